@@ -1,0 +1,58 @@
+"""Writes on users and teams, and the audit log helper every sensitive action calls."""
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from .models import AuditEntry, Role, Team
+
+USER_FIELDS = ("name_zh", "name_en", "aliases", "email", "time_zone", "language")
+
+
+def record_audit(*, actor, action, object_type, ids=(), detail=None, ip_address=None):
+    """One audit row: who did what to how many of which objects. Ids only, no personal data."""
+    ids = list(ids)
+    return AuditEntry.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        object_type=object_type,
+        count=len(ids),
+        object_ids=ids,
+        detail=detail or {},
+        ip_address=ip_address,
+    )
+
+
+@transaction.atomic
+def upsert_user(*, username, role=None, team=None, password=None, manages=(), **fields):
+    """Create or update one user from a people file; unchanged data writes nothing.
+
+    Returns (user, created, changed).
+    """
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    created = user is None
+    if created:
+        user = User(username=username)
+    changed = created
+    values = {k: v for k, v in fields.items() if k in USER_FIELDS and v is not None}
+    if role is not None:
+        values["role"] = Role(role).value
+    if team is not None:
+        values["team"] = Team.objects.get_or_create(name=team)[0]
+    for name, value in values.items():
+        if getattr(user, name) != value:
+            setattr(user, name, value)
+            changed = True
+    if password is not None and (created or not user.check_password(password)):
+        user.set_password(password)
+        changed = True
+    if created and password is None:
+        user.set_unusable_password()
+    if changed:
+        user.full_clean(exclude=["password"])
+        user.save()
+    for team_name in manages:
+        team_obj = Team.objects.get_or_create(name=team_name)[0]
+        if not team_obj.managers.filter(pk=user.pk).exists():
+            team_obj.managers.add(user)
+            changed = True
+    return user, created, changed

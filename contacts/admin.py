@@ -1,0 +1,46 @@
+"""Admin pages for customer data, scoped by the same rule as every other page."""
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+
+from .models import Company, Contact, Tag
+from .querysets import owners_visible_to
+
+
+class ScopedAdminMixin:
+    """The admin reads through visible_to(user) like every other path."""
+
+    def get_queryset(self, request):
+        return self.model.objects.visible_to(request.user)
+
+
+@admin.register(Contact)
+class ContactAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("email", "name", "company", "country", "stage", "grade", "owner", "pool_state")
+    list_filter = ("stage", "grade", "channel", "pool_state", "email_status")
+    search_fields = ("email", "name", "company__name", "phone")
+    list_select_related = ("company", "owner")
+    autocomplete_fields = ("company", "referred_by")
+    filter_horizontal = ("tags",)
+    readonly_fields = ("created_at", "updated_at", "created_by")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "owner":
+            users = get_user_model().objects.filter(is_active=True)
+            owners = owners_visible_to(request.user)
+            kwargs["queryset"] = users if owners is None else users.filter(pk__in=owners)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        # Deletion and erasure go through audited services, not the raw admin.
+        return False
+
+
+@admin.register(Company)
+class CompanyAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "country")
+    search_fields = ("name",)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ("name",)

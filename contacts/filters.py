@@ -1,0 +1,70 @@
+"""The contact list's filters. Unknown parameters are ignored; invalid values are dropped."""
+import django_filters
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from .models import Channel, Contact, EmailStatus, Grade, PoolState, Stage, Tag, country_choices
+from .querysets import owners_visible_to
+
+SORT_FIELDS = (
+    ("name", "name"),
+    ("company__name", "company"),
+    ("country", "country"),
+    ("stage", "stage"),
+    ("grade", "grade"),
+    ("first_contact_date", "first_contact"),
+    ("last_contacted_at", "last_contacted"),
+    ("created_at", "created"),
+)
+
+
+class ContactFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_search", label=_("Search"))
+    country = django_filters.MultipleChoiceFilter(choices=country_choices, label=_("Country/region"))
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, label=_("Stage"))
+    grade = django_filters.MultipleChoiceFilter(choices=Grade.choices, label=_("Interest grade"))
+    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, label=_("Channel"))
+    tags = django_filters.ModelMultipleChoiceFilter(
+        queryset=Tag.objects.all(), method="filter_tags", label=_("Tags")
+    )
+    owner = django_filters.ModelChoiceFilter(queryset=None, label=_("Owner"))
+    pool_state = django_filters.ChoiceFilter(choices=PoolState.choices, label=_("Pool"))
+    email_status = django_filters.ChoiceFilter(
+        choices=EmailStatus.choices, label=_("E-mail status")
+    )
+    first_contact = django_filters.DateFromToRangeFilter(
+        field_name="first_contact_date",
+        label=_("First contact"),
+        widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),
+    )
+    last_contact = django_filters.DateFromToRangeFilter(
+        field_name="last_contacted_at__date",
+        label=_("Last contact"),
+        widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),
+    )
+    sort = django_filters.OrderingFilter(fields=SORT_FIELDS, label=_("Sort by"))
+
+    class Meta:
+        model = Contact
+        fields = []
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        # Choice fields only offer people whose contacts the user may see.
+        owners = owners_visible_to(user)
+        users = get_user_model().objects.filter(is_active=True)
+        if owners is not None:
+            users = users.filter(pk__in=owners)
+        self.filters["owner"].queryset = users
+        self.form.fields["owner"].queryset = users
+
+    def filter_search(self, queryset, name, value):
+        return queryset.search(value)
+
+    def filter_tags(self, queryset, name, value):
+        if not value:
+            return queryset
+        # A subquery instead of a join: no duplicates, no DISTINCT.
+        through = Contact.tags.through.objects.filter(tag__in=value).values("contact_id")
+        return queryset.filter(pk__in=through)

@@ -1,0 +1,243 @@
+"""The standard customer record: one Contact per e-mail address, grouped by Company."""
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from .countries import COUNTRY_NAMES, COUNTRY_TIME_ZONES
+from .querysets import CompanyQuerySet, ContactQuerySet
+
+e164_validator = RegexValidator(
+    r"^\+[1-9]\d{6,14}$", _("Enter the phone number in international format, e.g. +8613800138000.")
+)
+
+
+class Stage(models.TextChoices):
+    PROSPECT = "prospect", _("Prospect")
+    INQUIRY = "inquiry", _("Inquiry")
+    SAMPLE = "sample", _("Sample")
+    DEAL = "deal", _("Deal")
+
+
+class Grade(models.TextChoices):
+    A = "A", _("A (hot)")
+    B = "B", _("B (warm)")
+    C = "C", _("C (cold)")
+
+
+class Channel(models.TextChoices):
+    TRADE_FAIR = "trade_fair", _("Trade fair")
+    ALIBABA = "alibaba", _("Alibaba")
+    MADE_IN_CHINA = "made_in_china", _("Made-in-China")
+    WEBSITE = "website", _("Website form")
+    LINKEDIN = "linkedin", _("LinkedIn")
+    REFERRAL = "referral", _("Referral")
+    OTHER = "other", _("Other")
+
+
+class PoolState(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    DORMANT = "dormant", _("To be reactivated")
+    PUBLIC = "public", _("Public pool")
+
+
+class EmailStatus(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
+    VALID = "valid", _("Valid")
+    RISKY = "risky", _("Risky")
+    SOFT_BOUNCED = "soft_bounced", _("Soft-bounced")
+    HARD_BOUNCED = "hard_bounced", _("Hard-bounced")
+    INVALID = "invalid", _("Invalid")
+
+
+class LawfulBasis(models.TextChoices):
+    CONSENT = "consent", _("Consent")
+    LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest")
+    CONTRACT = "contract", _("Contract")
+
+
+def country_name(code, language=None):
+    """The country's name in the active (or given) language; the code when unknown."""
+    names = COUNTRY_NAMES.get(code)
+    if not names:
+        return code
+    language = language or translation.get_language() or ""
+    return names[1] if language.startswith("zh") else names[0]
+
+
+def country_choices():
+    """Countries sorted by their name in the active language (evaluated per request)."""
+    language = translation.get_language() or ""
+    return sorted(
+        ((code, f"{country_name(code, language)} ({code})") for code in COUNTRY_NAMES),
+        key=lambda choice: choice[1],
+    )
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self):
+        return self.name
+
+
+class Company(models.Model):
+    name = models.CharField(_("company name"), max_length=255)
+    country = models.CharField(_("country/region"), max_length=2, blank=True)
+    website = models.URLField(_("website"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = CompanyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="company_name_unique_ci"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("contacts:company_detail", args=[self.pk])
+
+
+class Contact(models.Model):
+    # Identity
+    name = models.CharField(_("customer name"), max_length=255, blank=True)
+    company = models.ForeignKey(
+        Company,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contacts",
+        verbose_name=_("company"),
+    )
+    country = models.CharField(_("country/region"), max_length=2, blank=True, db_index=True)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        help_text=_("Leave empty to use the country's time zone."),
+    )
+    # Contact details
+    email = models.EmailField(_("e-mail address"), max_length=254)
+    other_emails = models.JSONField(_("other e-mail addresses"), default=list, blank=True)
+    phone = models.CharField(_("phone"), max_length=64, blank=True)
+    job_title = models.CharField(_("job title"), max_length=255, blank=True)
+    linkedin_url = models.URLField(_("LinkedIn URL"), max_length=500, blank=True)
+    # Source and background
+    channel = models.CharField(
+        _("acquisition channel"), max_length=20, choices=Channel.choices, blank=True, db_index=True
+    )
+    first_contact_date = models.DateField(_("first contact date"), null=True, blank=True)
+    first_product = models.CharField(_("first inquired product"), max_length=255, blank=True)
+    referrer = models.CharField(_("referrer"), max_length=255, blank=True)
+    referred_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("referred by (contact)"),
+    )
+    inquiry_text = models.TextField(_("original inquiry text"), blank=True)
+    # Status
+    stage = models.CharField(
+        _("stage"), max_length=10, choices=Stage.choices, blank=True, db_index=True
+    )
+    grade = models.CharField(
+        _("interest grade"), max_length=1, choices=Grade.choices, blank=True, db_index=True
+    )
+    purchase_cycle = models.CharField(_("expected purchase cycle"), max_length=255, blank=True)
+    # Activity: kept current by the service that logs interactions
+    last_contacted_at = models.DateTimeField(_("last contacted"), null=True, blank=True)
+    summary = models.TextField(_("key communication summary"), blank=True)
+    next_follow_up_plan = models.TextField(_("next follow-up plan"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    # Care
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts", verbose_name=_("tags"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="contacts",
+        verbose_name=_("owner"),
+    )
+    pool_state = models.CharField(
+        _("pool"), max_length=10, choices=PoolState.choices, default=PoolState.ACTIVE, db_index=True
+    )
+    email_status = models.CharField(
+        _("e-mail status"),
+        max_length=16,
+        choices=EmailStatus.choices,
+        default=EmailStatus.UNKNOWN,
+        db_index=True,
+    )
+    consent_basis = models.CharField(
+        _("lawful basis"), max_length=24, choices=LawfulBasis.choices, blank=True
+    )
+    consent_source = models.CharField(_("consent source"), max_length=255, blank=True)
+    consent_date = models.DateField(_("consent date"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed"), null=True, blank=True)
+    # Bookkeeping
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="contact_email_unique_ci"),
+            models.CheckConstraint(
+                condition=~models.Q(pool_state="public") | models.Q(owner__isnull=True),
+                name="contact_public_pool_has_no_owner",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["last_contacted_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+    def get_absolute_url(self):
+        return reverse("contacts:contact_detail", args=[self.pk])
+
+    def save(self, *args, **kwargs):
+        # The e-mail is the key: always stored in its normalised (lower-case) form.
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def local_time_zone(self):
+        """The customer's own zone, else the main zone of their country, else None."""
+        return self.time_zone or COUNTRY_TIME_ZONES.get(self.country) or None
+
+    @property
+    def country_display(self):
+        return country_name(self.country) if self.country else ""

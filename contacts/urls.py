@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "contacts"
+
+urlpatterns = [
+    path("", views.contact_list, name="contact_list"),
+    path("new/", views.contact_create, name="contact_create"),
+    path("<int:pk>/", views.contact_detail, name="contact_detail"),
+    path("<int:pk>/edit/", views.contact_update, name="contact_update"),
+    path("companies/", views.company_list, name="company_list"),
+    path("companies/<int:pk>/", views.company_detail, name="company_detail"),
+]

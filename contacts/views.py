@@ -1,0 +1,134 @@
+"""Contact and company pages. Thin: scoping lives in querysets, writes in services."""
+import zoneinfo
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from .filters import ContactFilter
+from .forms import ContactForm
+from .models import Company, Contact
+from .services import save_contact
+
+
+def page_size(request):
+    """The requested page size, capped; anything unreadable gives the default."""
+    try:
+        size = int(request.GET.get("per_page", settings.CONTACT_LIST_PAGE_SIZE))
+    except (TypeError, ValueError):
+        size = settings.CONTACT_LIST_PAGE_SIZE
+    return max(1, min(size, settings.CONTACT_LIST_MAX_PAGE_SIZE))
+
+
+def clean_query_params(request):
+    """Search text without NUL bytes and cut to a sane length: never an error."""
+    params = request.GET.copy()
+    if "q" in params:
+        params["q"] = params["q"].replace("\x00", "")[: settings.SEARCH_MAX_LENGTH]
+    return params
+
+
+@login_required
+def contact_list(request):
+    visible = Contact.objects.visible_to(request.user)
+    contact_filter = ContactFilter(
+        clean_query_params(request), queryset=visible.for_list(), user=request.user
+    )
+    queryset = contact_filter.qs
+    if not contact_filter.form.cleaned_data.get("sort"):
+        queryset = queryset.order_by("-created_at", "-id")
+    page = Paginator(queryset, page_size(request)).get_page(request.GET.get("page"))
+    context = {
+        "filter": contact_filter,
+        "page": page,
+        "query_string": query_string_without(request, "page"),
+        "sort_query_string": query_string_without(request, "page", "sort"),
+        "current_sort": request.GET.get("sort", ""),
+    }
+    template = "contacts/_contact_results.html" if request.htmx else "contacts/contact_list.html"
+    return render(request, template, context)
+
+
+def query_string_without(request, *names):
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
+
+
+def customer_local_time(contact):
+    zone_name = contact.local_time_zone
+    if not zone_name:
+        return None
+    try:
+        return timezone.now().astimezone(zoneinfo.ZoneInfo(zone_name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@login_required
+def contact_detail(request, pk):
+    contact = get_object_or_404(
+        Contact.objects.visible_to(request.user).select_related(
+            "company", "owner", "referred_by", "created_by"
+        ),
+        pk=pk,
+    )
+    context = {
+        "contact": contact,
+        "tags": contact.tags.all(),
+        "local_time": customer_local_time(contact),
+        "can_edit": Contact.objects.editable_by(request.user).filter(pk=pk).exists(),
+    }
+    return render(request, "contacts/contact_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_create(request):
+    form = ContactForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        contact = save_contact(form=form, user=request.user)
+        messages.success(request, _("Contact created."))
+        return redirect(contact)
+    return render(request, "contacts/contact_form.html", {"form": form, "creating": True})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_update(request, pk):
+    contact = get_object_or_404(Contact.objects.editable_by(request.user), pk=pk)
+    form = ContactForm(request.POST or None, instance=contact, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        contact = save_contact(form=form, user=request.user)
+        messages.success(request, _("Contact saved."))
+        return redirect(contact)
+    return render(
+        request, "contacts/contact_form.html", {"form": form, "contact": contact, "creating": False}
+    )
+
+
+@login_required
+def company_list(request):
+    companies = Company.objects.visible_to(request.user).order_by("name")
+    text = clean_query_params(request).get("q", "").strip()
+    if text:
+        companies = companies.filter(name__icontains=text)
+    page = Paginator(companies, page_size(request)).get_page(request.GET.get("page"))
+    return render(request, "contacts/company_list.html", {"page": page, "q": text})
+
+
+@login_required
+def company_detail(request, pk):
+    company = get_object_or_404(Company.objects.visible_to(request.user), pk=pk)
+    contacts = (
+        Contact.objects.visible_to(request.user).filter(company=company).for_list().order_by("name")
+    )
+    return render(
+        request, "contacts/company_detail.html", {"company": company, "contacts": contacts}
+    )

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from accounts import views as account_views
+
+from . import views
+
+admin.site.site_header = "Trade CRM"
+admin.site.site_title = "Trade CRM"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("language/", account_views.switch_language, name="switch_language"),
+    path("profile/", account_views.profile, name="profile"),
+    path("contacts/", include("contacts.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,37 @@
+"""Shared test setup: fail fast when PostgreSQL or Redis is down, and the people of a sales org."""
+import os
+
+import pytest
+
+
+def pytest_configure(config):
+    """Stop at once with a clear message when the real services are not reachable."""
+    import psycopg
+    import redis
+
+    database_url = os.environ["DATABASE_URL"]
+    try:
+        conninfo = psycopg.conninfo.conninfo_to_dict(database_url.replace("postgres://", "postgresql://", 1))
+        conninfo["dbname"] = "postgres"
+        psycopg.connect(**conninfo, connect_timeout=3).close()
+    except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+        pytest.exit(
+            f"PostgreSQL is not reachable at {database_url} ({error}). Start it, or set DATABASE_URL.",
+            returncode=3,
+        )
+    redis_url = os.environ["REDIS_URL"]
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+    except Exception as error:  # noqa: BLE001
+        pytest.exit(
+            f"Redis is not reachable at {redis_url} ({error}). Start it, or set REDIS_URL.",
+            returncode=3,
+        )
+
+
+@pytest.fixture
+def org(db):
+    """Two teams, each with a manager and two reps, plus an admin (the scope matrix's cast)."""
+    from tests.factories import OrgFactory
+
+    return OrgFactory.create()
