@@ -606,10 +606,28 @@ COUNTRY_EXTRA_NAMES_EN: dict[str, tuple[str, ...]] = {
 # country or the US state? Congo: which one?) and regions. The import leaves
 # the country empty with the warning "unknown_country".
 UNRESOLVED_COUNTRY_NAMES: tuple[str, ...] = (
-    "Korea", "Georgia", "Congo", "Virgin Islands",
-    "中东", "Middle East", "Europe", "欧洲", "EU", "北美", "North America",
-    "South America", "南美", "Latin America", "拉美", "非洲", "Africa", "Asia",
-    "亚洲", "东南亚", "Southeast Asia", "Oceania",
+    "Korea",
+    "Georgia",
+    "Congo",
+    "Virgin Islands",
+    "中东",
+    "Middle East",
+    "Europe",
+    "欧洲",
+    "EU",
+    "北美",
+    "North America",
+    "South America",
+    "南美",
+    "Latin America",
+    "拉美",
+    "非洲",
+    "Africa",
+    "Asia",
+    "亚洲",
+    "东南亚",
+    "Southeast Asia",
+    "Oceania",
 )
 
 # alpha-2 -> representative IANA time zone (the capital's or the main business

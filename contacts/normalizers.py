@@ -222,13 +222,15 @@ def _parse_phone(compact: str, country: str | None) -> str | None:
     region = (country or "").upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
         return None  # a national number means nothing without its country
-    national = _valid_e164(compact, region)
-    if national is not None:
-        return national
+    # "86 138 0013 8000" with country CN: the country code without "+". Tried
+    # first, because libphonenumber would also accept "49 151 0999 5916" as a
+    # (wrong) German national number.
     calling_code = str(phonenumbers.country_code_for_region(region))
-    if compact.startswith(calling_code):  # "86 138 0013 8000" with country CN
-        return _valid_e164("+" + compact, None)
-    return None
+    if compact.startswith(calling_code):
+        with_code = _valid_e164("+" + compact, None)
+        if with_code is not None:
+            return with_code
+    return _valid_e164(compact, region)
 
 
 def _valid_e164(number: str, region: str | None) -> str | None:
@@ -256,10 +258,18 @@ _MONTHS = {
     name: number
     for number, names in enumerate(
         [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"),
-            ("april", "apr"), ("may",), ("june", "jun"), ("july", "jul"),
-            ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"),
-            ("november", "nov"), ("december", "dec"),
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
         ],
         start=1,
     )
@@ -281,12 +291,21 @@ _DATE_FORMATS = [
     # 05.03.2025 (dots with the year last: day first)
     re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})" + _TIME),
     # March 5, 2025 / Mar 5 2025
-    re.compile(r"(?P<mon>[A-Za-z]{3,9})\.?\s+(?P<d>\d{1,2})" + _ORDINAL + r",?\s*(?P<y>\d{4})" + _TIME),
+    re.compile(
+        r"(?P<mon>[A-Za-z]{3,9})\.?\s+(?P<d>\d{1,2})" + _ORDINAL + r",?\s*(?P<y>\d{4})" + _TIME
+    ),
     # 5 Mar 2025 / 5-Mar-2025 / 5 March, 2025
-    re.compile(r"(?P<d>\d{1,2})" + _ORDINAL + r"[\s-]+(?P<mon>[A-Za-z]{3,9})\.?,?[\s-]+(?P<y>\d{4})" + _TIME),
+    re.compile(
+        r"(?P<d>\d{1,2})"
+        + _ORDINAL
+        + r"[\s-]+(?P<mon>[A-Za-z]{3,9})\.?,?[\s-]+(?P<y>\d{4})"
+        + _TIME
+    ),
 ]
 # A/B/YYYY or A-B-YYYY: day and month order depends on the values.
-_DAY_MONTH_OR_MONTH_DAY = re.compile(r"(?P<a>\d{1,2})(?P<sep>[/-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4})" + _TIME)
+_DAY_MONTH_OR_MONTH_DAY = re.compile(
+    r"(?P<a>\d{1,2})(?P<sep>[/-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4})" + _TIME
+)
 # An Excel serial number typed as text ("45721", "45721.5").
 _SERIAL_TEXT = re.compile(r"\d{5}(?:\.\d+)?")
 
@@ -390,13 +409,39 @@ GRADE_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 CHANNEL_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "trade_fair": ("展会", "广交会", "Trade Fair", "Canton Fair", "trade show", "Exhibition", "香港展"),
+    "trade_fair": (
+        "展会",
+        "广交会",
+        "Trade Fair",
+        "Canton Fair",
+        "trade show",
+        "Exhibition",
+        "香港展",
+    ),
     "alibaba": ("阿里巴巴", "阿里", "阿里国际站", "Alibaba", "Alibaba.com"),
     "made_in_china": ("中国制造网", "Made-in-China", "MIC", "made in china", "Made-in-China.com"),
-    "website": ("独立站", "官网", "网站询盘", "Website form", "Website", "web form", "Contact form"),
+    "website": (
+        "独立站",
+        "官网",
+        "网站询盘",
+        "Website form",
+        "Website",
+        "web form",
+        "Contact form",
+    ),
     "linkedin": ("领英", "LinkedIn", "linkedin"),
     "referral": ("老客户推荐", "推荐", "客户介绍", "Referral", "referred", "Word of mouth"),
-    "other": ("其他", "其它", "开发信", "海关数据", "谷歌", "Other", "Google", "Facebook", "cold email"),
+    "other": (
+        "其他",
+        "其它",
+        "开发信",
+        "海关数据",
+        "谷歌",
+        "Other",
+        "Google",
+        "Facebook",
+        "cold email",
+    ),
 }
 
 
@@ -513,7 +558,12 @@ def _owner_keys(person) -> set[str]:
     aliases = _field(person, "aliases") or []
     if isinstance(aliases, str):
         aliases = normalize_tags(aliases)
-    names = [_field(person, "username"), _field(person, "name_zh"), _field(person, "name_en"), *aliases]
+    names = [
+        _field(person, "username"),
+        _field(person, "name_zh"),
+        _field(person, "name_en"),
+        *aliases,
+    ]
     return {owner_key(name) for name in names if name} - {""}
 
 
@@ -531,43 +581,198 @@ def _field(person, name: str):
 # CRM field -> accepted column names: template (中文), template (English),
 # other accepted names, as in the README's "Column names" table.
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {
-    "name": ("客户姓名", "Customer Name", "姓名", "客户名字", "联系人", "联系人姓名", "客户联系人",
-             "name", "fullname", "contactname", "contactperson", "contact"),
-    "company": ("公司名称", "Company Name", "公司", "公司名", "客户公司", "单位名称", "company",
-                "organization", "organisation", "firm", "accountname"),
-    "country": ("国家/地区", "Country/Region", "国家", "地区", "国家或地区", "所在国家", "country",
-                "region", "nation"),
-    "email": ("邮箱地址", "Email Address", "邮箱", "电子邮件", "电子邮箱", "邮件", "邮件地址", "email",
-              "e-mail", "mail", "mail address", "email id"),
-    "phone": ("电话", "Phone", "电话号码", "联系电话", "手机", "手机号", "手机号码", "phone number", "tel",
-              "telephone", "mobile", "mobile phone", "cell", "cell phone"),
+    "name": (
+        "客户姓名",
+        "Customer Name",
+        "姓名",
+        "客户名字",
+        "联系人",
+        "联系人姓名",
+        "客户联系人",
+        "name",
+        "fullname",
+        "contactname",
+        "contactperson",
+        "contact",
+    ),
+    "company": (
+        "公司名称",
+        "Company Name",
+        "公司",
+        "公司名",
+        "客户公司",
+        "单位名称",
+        "company",
+        "organization",
+        "organisation",
+        "firm",
+        "accountname",
+    ),
+    "country": (
+        "国家/地区",
+        "Country/Region",
+        "国家",
+        "地区",
+        "国家或地区",
+        "所在国家",
+        "country",
+        "region",
+        "nation",
+    ),
+    "email": (
+        "邮箱地址",
+        "Email Address",
+        "邮箱",
+        "电子邮件",
+        "电子邮箱",
+        "邮件",
+        "邮件地址",
+        "email",
+        "e-mail",
+        "mail",
+        "mail address",
+        "email id",
+    ),
+    "phone": (
+        "电话",
+        "Phone",
+        "电话号码",
+        "联系电话",
+        "手机",
+        "手机号",
+        "手机号码",
+        "phone number",
+        "tel",
+        "telephone",
+        "mobile",
+        "mobile phone",
+        "cell",
+        "cell phone",
+    ),
     "job_title": ("职位", "Job Title", "职务", "头衔", "title", "position", "role", "designation"),
-    "linkedin_url": ("LinkedIn主页", "LinkedIn URL", "LinkedIn", "领英", "领英主页", "LinkedIn链接",
-                     "linkedin profile", "linkedin page"),
-    "channel": ("获取渠道", "Acquisition Channel", "渠道", "客户来源", "来源", "来源渠道", "获客渠道",
-                "source", "channel", "lead source"),
-    "first_contact_date": ("初次联系日期", "First Contact Date", "首次联系日期", "初次联系时间",
-                           "首次联系时间", "first contact", "first contacted", "date first contacted"),
-    "first_product": ("首次询盘产品", "First Inquired Product", "询盘产品", "意向产品", "产品",
-                      "inquired product", "product", "product interest", "first product"),
-    "stage": ("客户阶段", "Stage", "阶段", "客户状态", "状态", "跟进阶段", "status", "sales stage",
-              "pipeline stage"),
-    "grade": ("兴趣等级", "Interest Grade", "等级", "客户等级", "意向等级", "客户级别", "grade", "level",
-              "rating"),
-    "purchase_cycle": ("预计采购周期", "Expected Purchase Cycle", "采购周期", "purchase cycle",
-                       "buying cycle", "purchase timeline"),
-    "last_contact_date": ("最近联系时间", "Last Contact Date", "最近联系日期", "最后联系时间",
-                          "最后联系日期", "上次联系时间", "last contact", "last contacted",
-                          "last contacted date"),
-    "summary": ("关键沟通摘要", "Key Communication Summary", "沟通摘要", "沟通记录", "跟进记录",
-                "沟通内容", "summary", "communication summary", "conversation summary",
-                "communication notes"),
-    "next_follow_up": ("下次跟进计划", "Next Follow-up Plan", "下次跟进", "跟进计划", "下次跟进时间",
-                       "下次跟进日期", "next follow-up", "next follow-up date", "next step", "next steps",
-                       "next action", "follow-up plan"),
+    "linkedin_url": (
+        "LinkedIn主页",
+        "LinkedIn URL",
+        "LinkedIn",
+        "领英",
+        "领英主页",
+        "LinkedIn链接",
+        "linkedin profile",
+        "linkedin page",
+    ),
+    "channel": (
+        "获取渠道",
+        "Acquisition Channel",
+        "渠道",
+        "客户来源",
+        "来源",
+        "来源渠道",
+        "获客渠道",
+        "source",
+        "channel",
+        "lead source",
+    ),
+    "first_contact_date": (
+        "初次联系日期",
+        "First Contact Date",
+        "首次联系日期",
+        "初次联系时间",
+        "首次联系时间",
+        "first contact",
+        "first contacted",
+        "date first contacted",
+    ),
+    "first_product": (
+        "首次询盘产品",
+        "First Inquired Product",
+        "询盘产品",
+        "意向产品",
+        "产品",
+        "inquired product",
+        "product",
+        "product interest",
+        "first product",
+    ),
+    "stage": (
+        "客户阶段",
+        "Stage",
+        "阶段",
+        "客户状态",
+        "状态",
+        "跟进阶段",
+        "status",
+        "sales stage",
+        "pipeline stage",
+    ),
+    "grade": (
+        "兴趣等级",
+        "Interest Grade",
+        "等级",
+        "客户等级",
+        "意向等级",
+        "客户级别",
+        "grade",
+        "level",
+        "rating",
+    ),
+    "purchase_cycle": (
+        "预计采购周期",
+        "Expected Purchase Cycle",
+        "采购周期",
+        "purchase cycle",
+        "buying cycle",
+        "purchase timeline",
+    ),
+    "last_contact_date": (
+        "最近联系时间",
+        "Last Contact Date",
+        "最近联系日期",
+        "最后联系时间",
+        "最后联系日期",
+        "上次联系时间",
+        "last contact",
+        "last contacted",
+        "last contacted date",
+    ),
+    "summary": (
+        "关键沟通摘要",
+        "Key Communication Summary",
+        "沟通摘要",
+        "沟通记录",
+        "跟进记录",
+        "沟通内容",
+        "summary",
+        "communication summary",
+        "conversation summary",
+        "communication notes",
+    ),
+    "next_follow_up": (
+        "下次跟进计划",
+        "Next Follow-up Plan",
+        "下次跟进",
+        "跟进计划",
+        "下次跟进时间",
+        "下次跟进日期",
+        "next follow-up",
+        "next follow-up date",
+        "next step",
+        "next steps",
+        "next action",
+        "follow-up plan",
+    ),
     "tags": ("标签", "Tags", "tag", "labels", "label"),
-    "owner": ("负责业务员", "Owner", "业务员", "负责人", "跟进人", "所属业务员", "salesperson",
-              "sales rep", "account owner", "assigned to"),
+    "owner": (
+        "负责业务员",
+        "Owner",
+        "业务员",
+        "负责人",
+        "跟进人",
+        "所属业务员",
+        "salesperson",
+        "sales rep",
+        "account owner",
+        "assigned to",
+    ),
     "referrer": ("推荐人", "Referrer", "介绍人", "referred by", "introduced by"),
     "notes": ("备注", "Notes", "note", "remarks", "remark", "comments", "comment"),
 }
