@@ -1,4 +1,5 @@
-"""Load CRM users from a JSON people file (the format of shared/fixtures/legacy/salespeople.json)."""
+"""Load CRM users from a JSON people file (the format of fixtures/legacy/salespeople.json)."""
+
 import json
 
 from django.core.exceptions import ValidationError
@@ -39,17 +40,30 @@ class Command(BaseCommand):
                     updated += changed and not was_created
         except (ValidationError, ValueError, TypeError) as error:
             raise CommandError(f"Nothing was loaded: {error}") from error
-        self.stdout.write(f"{created} created, {updated} updated, {len(people) - created - updated} unchanged")
+        self.stdout.write(
+            f"{created} created, {updated} updated, {len(people) - created - updated} unchanged"
+        )
 
     def check_person(self, index, person):
         if not isinstance(person, dict) or not person.get("username"):
             raise CommandError(f"Entry {index} has no username; nothing was loaded.")
         unknown = set(person) - {
-            "username", "name_zh", "name_en", "aliases", "role", "team", "email", "password",
-            "time_zone", "language", "manages",
+            "username",
+            "name_zh",
+            "name_en",
+            "aliases",
+            "role",
+            "team",
+            "email",
+            "password",
+            "time_zone",
+            "language",
+            "manages",
         }
         if unknown:
-            raise CommandError(f"Entry {index} has unknown keys {sorted(unknown)}; nothing was loaded.")
+            raise CommandError(
+                f"Entry {index} has unknown keys {sorted(unknown)}; nothing was loaded."
+            )
         if person.get("role") not in (None, *Role.values):
             raise CommandError(
                 f"Entry {index}: role must be one of {', '.join(Role.values)}; nothing was loaded."
