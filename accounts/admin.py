@@ -12,11 +12,17 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ("username", "name_zh", "name_en", "email")
     fieldsets = (
         *BaseUserAdmin.fieldsets,
-        (_("Trade CRM"), {"fields": ("name_zh", "name_en", "aliases", "role", "team", "time_zone", "language")}),
+        (
+            _("Trade CRM"),
+            {"fields": ("name_zh", "name_en", "aliases", "role", "team", "time_zone", "language")},
+        ),
     )
     add_fieldsets = (
         *BaseUserAdmin.add_fieldsets,
-        (_("Trade CRM"), {"fields": ("name_zh", "name_en", "role", "team", "time_zone", "language")}),
+        (
+            _("Trade CRM"),
+            {"fields": ("name_zh", "name_en", "role", "team", "time_zone", "language")},
+        ),
     )
 
 

@@ -1,4 +1,5 @@
 """Apply the signed-in user's saved language and time zone to every request."""
+
 import zoneinfo
 
 from django.utils import timezone, translation

@@ -1,4 +1,5 @@
 """Writes on users and teams, and the audit log helper every sensitive action calls."""
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 

@@ -1,4 +1,5 @@
 """The user's own preferences: language (the switcher) and time zone."""
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages

@@ -1,4 +1,5 @@
 """Admin pages for customer data, scoped by the same rule as every other page."""
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 

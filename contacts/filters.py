@@ -1,4 +1,5 @@
 """The contact list's filters. Unknown parameters are ignored; invalid values are dropped."""
+
 import django_filters
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
@@ -18,9 +19,23 @@ SORT_FIELDS = (
 )
 
 
+class CalendarDateRangeField(django_filters.fields.DateRangeField):
+    """Keep the typed dates as dates: django-filter's own field turns them into datetimes in the
+    user's time zone, which the database then reads in the server's zone (one day off)."""
+
+    def compress(self, data_list):
+        return slice(*data_list) if data_list else None
+
+
+class CalendarDateRangeFilter(django_filters.DateFromToRangeFilter):
+    field_class = CalendarDateRangeField
+
+
 class ContactFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label=_("Search"))
-    country = django_filters.MultipleChoiceFilter(choices=country_choices, label=_("Country/region"))
+    country = django_filters.MultipleChoiceFilter(
+        choices=country_choices, label=_("Country/region")
+    )
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, label=_("Stage"))
     grade = django_filters.MultipleChoiceFilter(choices=Grade.choices, label=_("Interest grade"))
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, label=_("Channel"))
@@ -32,12 +47,12 @@ class ContactFilter(django_filters.FilterSet):
     email_status = django_filters.ChoiceFilter(
         choices=EmailStatus.choices, label=_("E-mail status")
     )
-    first_contact = django_filters.DateFromToRangeFilter(
+    first_contact = CalendarDateRangeFilter(
         field_name="first_contact_date",
         label=_("First contact"),
         widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),
     )
-    last_contact = django_filters.DateFromToRangeFilter(
+    last_contact = CalendarDateRangeFilter(
         field_name="last_contacted_at__date",
         label=_("Last contact"),
         widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),

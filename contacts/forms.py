@@ -1,4 +1,5 @@
 """Create/edit forms. Values go through the same normalisers as the spreadsheet import."""
+
 import zoneinfo
 
 from django import forms
@@ -7,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from . import normalizers
-from .models import Contact, country_choices
+from .models import Contact, PoolState, country_choices
 from .querysets import owners_visible_to
 
 
@@ -78,7 +79,10 @@ class ContactForm(forms.ModelForm):
             )
             self.initial["other_emails"] = ", ".join(self.instance.other_emails or [])
         owners = owners_visible_to(user)
-        if owners is None or user.is_manager:
+        if self.instance.pk and self.instance.pool_state == PoolState.PUBLIC:
+            # A pool contact has no owner; it leaves the pool by being claimed or reassigned.
+            del self.fields["owner"]
+        elif owners is None or user.is_manager:
             users = get_user_model().objects.filter(is_active=True)
             if owners is not None:
                 users = users.filter(pk__in=owners)

@@ -1,4 +1,5 @@
 """The standard customer record: one Contact per e-mail address, grouped by Company."""
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -225,13 +226,13 @@ class Contact(models.Model):
     def __str__(self):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
-    def get_absolute_url(self):
-        return reverse("contacts:contact_detail", args=[self.pk])
-
     def save(self, *args, **kwargs):
         # The e-mail is the key: always stored in its normalised (lower-case) form.
         self.email = (self.email or "").strip().lower()
         super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("contacts:contact_detail", args=[self.pk])
 
     @property
     def local_time_zone(self):

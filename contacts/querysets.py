@@ -1,4 +1,5 @@
 """Reads of contact data. Every path goes through `visible_to(user)`: deny by default."""
+
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Q

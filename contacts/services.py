@@ -1,4 +1,5 @@
 """Writes that span models: saving a contact with its company and tags."""
+
 from django.db import transaction
 
 from .models import Company, Contact, Tag

@@ -1,4 +1,5 @@
 """Contact and company pages. Thin: scoping lives in querysets, writes in services."""
+
 import zoneinfo
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -40,7 +42,10 @@ def contact_list(request):
         clean_query_params(request), queryset=visible.for_list(), user=request.user
     )
     queryset = contact_filter.qs
-    if not contact_filter.form.cleaned_data.get("sort"):
+    if contact_filter.form.cleaned_data.get("sort"):
+        # A unique last key: rows sharing the sorted value must not move between pages.
+        queryset = queryset.order_by(*queryset.query.order_by, "-id")
+    else:
         queryset = queryset.order_by("-created_at", "-id")
     page = Paginator(queryset, page_size(request)).get_page(request.GET.get("page"))
     context = {
@@ -50,8 +55,12 @@ def contact_list(request):
         "sort_query_string": query_string_without(request, "page", "sort"),
         "current_sort": request.GET.get("sort", ""),
     }
-    template = "contacts/_contact_results.html" if request.htmx else "contacts/contact_list.html"
-    return render(request, template, context)
+    # htmx swaps in the results only, except when it restores a page missing from its history.
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "contacts/_contact_results.html" if partial else "contacts/contact_list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])  # browsers must not cache one for the other
+    return response
 
 
 def query_string_without(request, *names):

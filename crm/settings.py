@@ -4,6 +4,7 @@ The embedded default (no variables set) runs on SQLite with an on-disk Celery br
 app, its worker and beat start on a bare machine. Production sets DJANGO_DEBUG=False,
 DJANGO_SECRET_KEY, DATABASE_URL (PostgreSQL) and REDIS_URL.
 """
+
 from pathlib import Path
 
 import environ
@@ -151,7 +152,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # Redis is the cache when configured (production, tests); else a per-process memory cache.
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

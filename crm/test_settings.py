@@ -1,4 +1,5 @@
 """Settings for the test suite: the real PostgreSQL and Redis, defaulting to the local servers."""
+
 import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/trade_crm")

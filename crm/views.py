@@ -1,4 +1,5 @@
 """The start page: a small overview of what the user can see."""
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.shortcuts import render

@@ -1,4 +1,5 @@
 """Shared test setup: fail fast when PostgreSQL or Redis is down, and the people of a sales org."""
+
 import os
 
 import pytest
@@ -11,12 +12,15 @@ def pytest_configure(config):
 
     database_url = os.environ["DATABASE_URL"]
     try:
-        conninfo = psycopg.conninfo.conninfo_to_dict(database_url.replace("postgres://", "postgresql://", 1))
+        conninfo = psycopg.conninfo.conninfo_to_dict(
+            database_url.replace("postgres://", "postgresql://", 1)
+        )
         conninfo["dbname"] = "postgres"
         psycopg.connect(**conninfo, connect_timeout=3).close()
     except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
         pytest.exit(
-            f"PostgreSQL is not reachable at {database_url} ({error}). Start it, or set DATABASE_URL.",
+            f"PostgreSQL is not reachable at {database_url} ({error}). "
+            "Start it, or set DATABASE_URL.",
             returncode=3,
         )
     redis_url = os.environ["REDIS_URL"]

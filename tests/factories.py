@@ -1,4 +1,5 @@
 """factory-boy factories for users, teams, companies and contacts."""
+
 from types import SimpleNamespace
 
 import factory

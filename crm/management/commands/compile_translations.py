@@ -1,4 +1,5 @@
 """Compile the gettext catalogues (.po → .mo) with polib, so no GNU gettext install is needed."""
+
 from pathlib import Path
 
 import polib
