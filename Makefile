@@ -21,6 +21,7 @@ install: $(VENV)/.installed
 ## The embedded default: SQLite and an on-disk Celery broker; Ctrl-C stops everything.
 run: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py seed_demo --if-empty
 	@echo "Trade CRM: http://127.0.0.1:8000  (Ctrl-C stops web, worker and beat)"
 	$(BIN)/honcho -f Procfile.dev start

@@ -1,11 +1,13 @@
 """The standard customer record: one Contact per e-mail address, grouped by Company."""
 
+import zoneinfo
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from .countries import COUNTRY_NAMES, COUNTRY_TIME_ZONES
@@ -238,6 +240,16 @@ class Contact(models.Model):
     def local_time_zone(self):
         """The customer's own zone, else the main zone of their country, else None."""
         return self.time_zone or COUNTRY_TIME_ZONES.get(self.country) or None
+
+    def local_now(self):
+        """The customer's wall-clock time now, or None when their zone is unknown."""
+        zone_name = self.local_time_zone
+        if not zone_name:
+            return None
+        try:
+            return timezone.now().astimezone(zoneinfo.ZoneInfo(zone_name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return None
 
     @property
     def country_display(self):

@@ -62,9 +62,22 @@ class ContactQuerySet(models.QuerySet):
             q |= Q(phone__contains=phone_digits)
         return self.filter(q)
 
+    def with_next_follow_up(self):
+        """Annotate `next_follow_up_at`: the earliest open follow-up (the one definition)."""
+        from followups.models import FollowUp
+
+        earliest = (
+            FollowUp.objects.filter(contact=models.OuterRef("pk"), status="open")
+            .order_by("due_at")
+            .values("due_at")[:1]
+        )
+        return self.annotate(next_follow_up_at=models.Subquery(earliest))
+
     def for_list(self):
         """What the list page shows, in a constant number of queries."""
-        return self.select_related("company", "owner").prefetch_related("tags")
+        return (
+            self.select_related("company", "owner").prefetch_related("tags").with_next_follow_up()
+        )
 
 
 class CompanyQuerySet(models.QuerySet):

@@ -1,16 +1,15 @@
 """Contact and company pages. Thin: scoping lives in querysets, writes in services."""
 
-import zoneinfo
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
+
+from followups.story import story_context
 
 from .filters import ContactFilter
 from .forms import ContactForm
@@ -70,16 +69,6 @@ def query_string_without(request, *names):
     return params.urlencode()
 
 
-def customer_local_time(contact):
-    zone_name = contact.local_time_zone
-    if not zone_name:
-        return None
-    try:
-        return timezone.now().astimezone(zoneinfo.ZoneInfo(zone_name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 @login_required
 def contact_detail(request, pk):
     contact = get_object_or_404(
@@ -88,12 +77,19 @@ def contact_detail(request, pk):
         ),
         pk=pk,
     )
-    context = {
-        "contact": contact,
-        "tags": contact.tags.all(),
-        "local_time": customer_local_time(contact),
-        "can_edit": Contact.objects.editable_by(request.user).filter(pk=pk).exists(),
-    }
+    return render_contact_page(request, contact)
+
+
+def render_contact_page(request, contact, *, quick_log_form=None):
+    """The contact page: the record, and its story (timeline, follow-ups, quick log)."""
+    context = story_context(
+        contact,
+        request.user,
+        kind=request.GET.get("kind", ""),
+        page_number=request.GET.get("page"),
+        quick_log_form=quick_log_form,
+    )
+    context.update(tags=contact.tags.all(), local_time=contact.local_now())
     return render(request, "contacts/contact_detail.html", context)
 
 

@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from accounts import views as account_views
 
 from . import views
 
-admin.site.site_header = "Trade CRM"
-admin.site.site_title = "Trade CRM"
+admin.site.site_header = _("Trade CRM")
+admin.site.site_title = _("Trade CRM")
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -16,5 +17,6 @@ urlpatterns = [
     path("language/", account_views.switch_language, name="switch_language"),
     path("profile/", account_views.profile, name="profile"),
     path("contacts/", include("contacts.urls")),
+    path("", include("followups.urls")),
     path("admin/", admin.site.urls),
 ]
