@@ -29,6 +29,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     name_en = factory.Faker("name")
     email = factory.LazyAttribute(lambda u: f"{u.username}@crm.example")
     role = Role.REP
+    language = "en"  # tests read English unless they switch
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
