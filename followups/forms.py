@@ -41,6 +41,8 @@ class NextStepMixin(forms.Form):
 
 
 class QuickLogForm(NextStepMixin):
+    field_order = ["kind", "summary", "body", "occurred_at", "next_plan", "next_due_date"]
+
     kind = forms.ChoiceField(label=_("Kind"), choices=InteractionKind.choices, initial="email_out")
     summary = forms.CharField(label=_("Summary"), max_length=500)
     body = forms.CharField(
@@ -61,6 +63,8 @@ class QuickLogForm(NextStepMixin):
 
 
 class CompleteForm(NextStepMixin):
+    field_order = ["note", "log_kind", "next_plan", "next_due_date", "next_due_time"]
+
     note = forms.CharField(label=_("What happened"), max_length=500, required=False)
     log_kind = forms.ChoiceField(
         label=_("Log it as"),

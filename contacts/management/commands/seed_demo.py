@@ -2,6 +2,7 @@
 
 import datetime
 import random
+import unicodedata
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from accounts.services import upsert_user
 from contacts.models import Channel, Company, Contact, Grade, PoolState, Stage, Tag
+from followups.services import due_moment, log_interaction, plan_follow_up
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -201,6 +203,7 @@ SUMMARIES = [
     "Wants exclusive distribution in their country",
     "",
 ]
+INTERACTION_KINDS = ["email_out", "email_in", "call", "chat", "meeting"]
 PLANS = ["发新品目录", "Send revised quotation", "Check sample feedback", "下周电话跟进", ""]
 
 
@@ -247,8 +250,11 @@ class Command(BaseCommand):
             owner_name = spec.pop("owner")
             owner = users[owner_name] if owner_name else None
             tag_indexes = spec.pop("tag_indexes")
+            story = spec.pop("story")
             contact = Contact.objects.create(**{**spec, "company": company, "owner": owner})
             contact.tags.set([tags[i] for i in tag_indexes])
+            if owner is not None:
+                tell_story(contact, owner, story)
             created += 1
         return created
 
@@ -269,7 +275,7 @@ def demo_contacts(count, today):
             "name": f"{first} {last}",
             "company": f"{word} {kind} {COMPANY_SUFFIX.get(country, 'Co., Ltd.')}",
             "country": country,
-            "email": f"{first}.{last}.{index}@{domain}.example".lower(),
+            "email": ascii_only(f"{first}.{last}.{index}@{domain}.example".lower()),
             "job_title": rng.choice(["Purchasing Manager", "Owner", "Sourcing Manager", "CEO", ""]),
             "channel": rng.choice(Channel.values),
             "first_contact_date": first_contact,
@@ -286,4 +292,43 @@ def demo_contacts(count, today):
             if in_pool
             else (PoolState.DORMANT if index % 17 == 0 else PoolState.ACTIVE),
             "tag_indexes": rng.sample(range(len(TAGS)), rng.randint(0, 3)),
+            "story": {
+                "interactions": [
+                    (rng.choice(INTERACTION_KINDS), rng.choice(SUMMARIES[:-1]), rng.randint(1, 60))
+                    for _ in range(rng.randint(0, 3))
+                ],
+                "follow_up": (rng.choice(PLANS[:-1]), rng.randint(-4, 10), rng.randint(9, 17))
+                if rng.random() < 0.5
+                else None,
+            },
         }
+
+
+def ascii_only(text):
+    """Müller → muller: demo addresses stay plain ASCII like most real ones."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def tell_story(contact, owner, story):
+    """A few logged interactions and maybe an open follow-up, through the real services."""
+    now = timezone.now()
+    for kind, summary, days_ago in story["interactions"]:
+        log_interaction(
+            contact=contact,
+            author=owner,
+            kind=kind,
+            summary=summary,
+            occurred_at=now - datetime.timedelta(days=days_ago),
+        )
+    if story["follow_up"]:
+        plan, day_offset, hour = story["follow_up"]
+        plan_follow_up(
+            contact=contact,
+            plan=plan,
+            due_at=due_moment(
+                day=timezone.localdate() + datetime.timedelta(days=day_offset),
+                at=datetime.time(hour),
+                user=owner,
+            ),
+            created_by=owner,
+        )
