@@ -50,12 +50,12 @@ class ContactFilter(django_filters.FilterSet):
     first_contact = CalendarDateRangeFilter(
         field_name="first_contact_date",
         label=_("First contact"),
-        widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),
+        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
     )
     last_contact = CalendarDateRangeFilter(
         field_name="last_contacted_at__date",
         label=_("Last contact"),
-        widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),
+        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
     )
     sort = django_filters.OrderingFilter(fields=SORT_FIELDS, label=_("Sort by"))
 
@@ -73,6 +73,13 @@ class ContactFilter(django_filters.FilterSet):
             users = users.filter(pk__in=owners)
         self.filters["owner"].queryset = users
         self.form.fields["owner"].queryset = users
+        # Only tags in use on contacts the user can see.
+        used = Contact.tags.through.objects.filter(
+            contact_id__in=Contact.objects.visible_to(user).values("pk")
+        ).values("tag_id")
+        tags = Tag.objects.filter(pk__in=used)
+        self.filters["tags"].queryset = tags
+        self.form.fields["tags"].queryset = tags
 
     def filter_search(self, queryset, name, value):
         return queryset.search(value)
