@@ -127,3 +127,30 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_type} ×{self.count}"
+
+
+class Handover(models.Model):
+    """A departing rep's customers handed to colleagues or the pool, for the summary page."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    departing = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="handovers_out"
+    )
+    released_to_pool = models.BooleanField(default=False)
+    deactivated = models.BooleanField(default=False)
+    # target user id (or "pool") → contact ids
+    assignments = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("handover")
+        verbose_name_plural = _("handovers")
+
+    def __str__(self):
+        return f"handover {self.pk} from user {self.departing_id}"
+
+    def contact_ids_for(self, user):
+        return self.assignments.get(str(user.pk), [])

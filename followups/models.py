@@ -198,6 +198,9 @@ class Notification(models.Model):
     contact = models.ForeignKey(
         "contacts.Contact", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    handover = models.ForeignKey(
+        "accounts.Handover", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     text = models.CharField(max_length=500)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
