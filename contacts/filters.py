@@ -2,6 +2,7 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
+from django.db.models import Case, F, Value, When
 from django.utils.translation import gettext_lazy as _
 
 from .models import Channel, Contact, EmailStatus, Grade, PoolState, Stage, Tag, country_choices
@@ -31,6 +32,31 @@ class CalendarDateRangeFilter(django_filters.DateFromToRangeFilter):
     field_class = CalendarDateRangeField
 
 
+STAGE_ORDER = Case(
+    *(When(stage=value, then=Value(rank)) for rank, value in enumerate(Stage.values)),
+    default=Value(len(Stage.values)),
+)
+
+
+class ContactOrderingFilter(django_filters.OrderingFilter):
+    """Stages sort in pipeline order, and empty values always sort last."""
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        ordering = []
+        for param in value:
+            descending = param.startswith("-")
+            field = self.param_map.get(param.lstrip("-"))
+            if field is None:
+                continue
+            expression = STAGE_ORDER if field == "stage" else F(field)
+            ordering.append(
+                expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+            )
+        return qs.order_by(*ordering)
+
+
 class ContactFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label=_("Search"))
     country = django_filters.MultipleChoiceFilter(
@@ -57,7 +83,7 @@ class ContactFilter(django_filters.FilterSet):
         label=_("Last contact"),
         widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
     )
-    sort = django_filters.OrderingFilter(fields=SORT_FIELDS, label=_("Sort by"))
+    sort = ContactOrderingFilter(fields=SORT_FIELDS, label=_("Sort by"))
 
     class Meta:
         model = Contact

@@ -6,7 +6,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
-from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -38,9 +37,8 @@ def clean_query_params(request):
 @login_required
 def contact_list(request):
     visible = Contact.objects.visible_to(request.user)
-    contact_filter = ContactFilter(
-        clean_query_params(request), queryset=visible.for_list(), user=request.user
-    )
+    params = clean_query_params(request)
+    contact_filter = ContactFilter(params, queryset=visible.for_list(), user=request.user)
     queryset = contact_filter.qs
     if contact_filter.form.cleaned_data.get("sort"):
         # A unique last key: rows sharing the sorted value must not move between pages.
@@ -51,8 +49,8 @@ def contact_list(request):
     context = {
         "filter": contact_filter,
         "page": page,
-        "query_string": query_string_without(request, "page"),
-        "sort_query_string": query_string_without(request, "page", "sort"),
+        "query_string": query_string_without(params, "page"),
+        "sort_query_string": query_string_without(params, "page", "sort"),
         "current_sort": request.GET.get("sort", ""),
     }
     # htmx swaps in the results only, except when it restores a page missing from its history.
@@ -63,8 +61,8 @@ def contact_list(request):
     return response
 
 
-def query_string_without(request, *names):
-    params = request.GET.copy()
+def query_string_without(params, *names):
+    params = params.copy()
     for name in names:
         params.pop(name, None)
     return params.urlencode()

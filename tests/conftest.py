@@ -31,6 +31,24 @@ def pytest_configure(config):
             f"Redis is not reachable at {redis_url} ({error}). Start it, or set REDIS_URL.",
             returncode=3,
         )
+    _compile_translations()
+
+
+def _compile_translations():
+    """Build the .mo files (git-ignored) from the .po catalogues, so every test, browser tests
+    included, sees the current translations; then drop any catalogue Django already loaded."""
+    import io
+
+    import django
+    from django.apps import apps
+    from django.core.management import call_command
+    from django.test.signals import language_changed
+
+    if not apps.ready:
+        django.setup()
+    call_command("compile_translations", stdout=io.StringIO())
+    # Django's own reset for a changed LOCALE_PATHS: forget loaded catalogues and languages.
+    language_changed(setting="LOCALE_PATHS")
 
 
 @pytest.fixture
