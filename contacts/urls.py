@@ -7,6 +7,7 @@ app_name = "contacts"
 urlpatterns = [
     path("", views.contact_list, name="contact_list"),
     path("new/", views.contact_create, name="contact_create"),
+    path("bulk/reassign/", views.bulk_reassign, name="bulk_reassign"),
     path("<int:pk>/", views.contact_detail, name="contact_detail"),
     path("<int:pk>/edit/", views.contact_update, name="contact_update"),
     path("companies/", views.company_list, name="company_list"),

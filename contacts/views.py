@@ -3,12 +3,16 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.handover import members_managed_by, reassign_contacts
 from followups.story import story_context
 
 from .filters import ContactFilter
@@ -49,6 +53,12 @@ def contact_list(request):
     context = {
         "filter": contact_filter,
         "page": page,
+        "filter_query": query_string_without(params, "page", "sort", "per_page"),
+        "reassign_targets": (
+            members_managed_by(request.user).filter(is_active=True).order_by("username")
+            if request.user.is_manager or request.user.is_admin
+            else None
+        ),
         "query_string": query_string_without(params, "page"),
         "sort_query_string": query_string_without(params, "page", "sort"),
         "current_sort": request.GET.get("sort", ""),
@@ -136,3 +146,43 @@ def company_detail(request, pk):
     return render(
         request, "contacts/company_detail.html", {"company": company, "contacts": contacts}
     )
+
+
+@login_required
+@require_POST
+def bulk_reassign(request):
+    """Managers move the selected (or all filtered) contacts to a member of their teams."""
+    if not (request.user.is_manager or request.user.is_admin):
+        raise Http404
+    filter_params = QueryDict(request.POST.get("filter_query", ""))
+    back = f"{reverse('contacts:contact_list')}?{filter_params.urlencode()}"
+    target = (
+        members_managed_by(request.user)
+        .filter(pk=request.POST.get("target") if request.POST.get("target", "").isdigit() else None)
+        .first()
+    )
+    if request.POST.get("select_all_matching"):
+        contact_filter = ContactFilter(
+            filter_params, queryset=Contact.objects.visible_to(request.user), user=request.user
+        )
+        ids = list(contact_filter.qs.values_list("pk", flat=True))
+    else:
+        ids = [int(v) for v in request.POST.getlist("selected") if v.isdigit()]
+    if target is None or not ids:
+        messages.error(request, _("Choose customers and a member of your team to move them to."))
+        return redirect(back)
+    try:
+        moved = reassign_contacts(
+            actor=request.user,
+            contact_ids=ids,
+            target=target,
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )
+    except (PermissionDenied, ValidationError) as error:
+        messages.error(request, error.messages[0] if hasattr(error, "messages") else str(error))
+        return redirect(back)
+    messages.success(
+        request,
+        _("%(count)s customers moved to %(name)s.") % {"count": moved, "name": target.display_name},
+    )
+    return redirect(back)

@@ -16,6 +16,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("language/", account_views.switch_language, name="switch_language"),
     path("profile/", account_views.profile, name="profile"),
+    path("team/handover/", account_views.handover_view, name="handover"),
+    path("team/handovers/<int:pk>/", account_views.handover_detail, name="handover_detail"),
     path("contacts/", include("contacts.urls")),
     path("", include("followups.urls")),
     path("admin/", admin.site.urls),

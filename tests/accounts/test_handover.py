@@ -1,4 +1,5 @@
 """Handover of a departing rep and bulk reassignment: one transaction, bounded, audited."""
+
 import datetime
 
 import pytest
