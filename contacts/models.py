@@ -254,3 +254,87 @@ class Contact(models.Model):
     @property
     def country_display(self):
         return country_name(self.country) if self.country else ""
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    REVERTED = "reverted", _("Reverted")
+
+
+class ImportJob(models.Model):
+    """One run of the spreadsheet import: the file, who ran it, its report, and what it wrote."""
+
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    default_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("default owner"),
+    )
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    total_rows = models.PositiveIntegerField(_("total rows"), default=0)
+    done_rows = models.PositiveIntegerField(_("done rows"), default=0)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+
+    def __str__(self):
+        return f"{self.file_name} ({self.status})"
+
+
+class ImportedContact(models.Model):
+    """What one import did to one contact, so the import can be undone later."""
+
+    job = models.ForeignKey(
+        ImportJob,
+        on_delete=models.CASCADE,
+        related_name="imported_contacts",
+        verbose_name=_("import"),
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", verbose_name=_("contact")
+    )
+    created = models.BooleanField(_("created"), default=False)
+    filled_fields = models.JSONField(_("filled fields"), default=list, blank=True)
+    tags_added = models.JSONField(_("tags added"), default=list, blank=True)
+    other_emails_added = models.JSONField(
+        _("other e-mail addresses added"), default=list, blank=True
+    )
+    # The row the contact came from (for "already imported from ... row ...").
+    sheet = models.CharField(_("sheet"), max_length=255, null=True, blank=True)
+    row = models.PositiveIntegerField(_("row"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("imported contact")
+        verbose_name_plural = _("imported contacts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "contact"], name="imported_contact_once_per_job"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.job_id}:{self.contact_id}"

@@ -178,6 +178,15 @@ CONTACT_LIST_PAGE_SIZE = 25
 CONTACT_LIST_MAX_PAGE_SIZE = 100  # requested page sizes are capped here
 SEARCH_MAX_LENGTH = 200  # longer search text is cut, never an error
 
+# --- Contact import: limits that make a hostile or broken spreadsheet fail fast ---
+# Checked before a row is read (size, zip directory) or while streaming (rows, columns), so a
+# bad upload never costs more than a few seconds or a bounded amount of memory.
+IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=20 * 1024 * 1024)  # 20 MB
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=100_000)  # rows with content, all sheets
+IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)  # last column holding a value
+IMPORT_MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024  # .xlsx: sum of the zip members' sizes
+IMPORT_MAX_COMPRESSION_RATIO = 100  # .xlsx: any member (over 1 MB) packed tighter is a bomb
+
 # --- Production hardening (DEBUG=False) ---
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -4,6 +4,7 @@ One Chromium per session, a fresh browser context per test. Every context record
 errors, uncaught page errors and JavaScript dialogs; a test fails at teardown when any of them
 happened (the pages use no inline scripts, so a clean console is the norm).
 """
+
 import os
 import re
 from dataclasses import dataclass, field

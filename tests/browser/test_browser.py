@@ -4,6 +4,7 @@ Selectors use ids, names and URLs rather than visible words, so the tests hold w
 user's language is and however the Chinese catalogue changes. The one test about language
 asserts English words only after switching to English.
 """
+
 import re
 
 import pytest
@@ -80,9 +81,7 @@ def test_rep_creates_customer_finds_it_by_tag_and_other_team_gets_404(
     expect(page.locator("a[href='mailto:hans.mueller@lichtwerk.example']")).to_have_text(
         "hans.mueller@lichtwerk.example"
     )
-    expect(page.locator("dl.facts").first).to_contain_text(
-        country_name("DE", org.alice.language)
-    )
+    expect(page.locator("dl.facts").first).to_contain_text(country_name("DE", org.alice.language))
     expect(page.locator("ul.messages li.success")).to_have_count(1)
     expect(page.locator("#edit-contact")).to_be_visible()
 
@@ -147,7 +146,9 @@ def test_language_switch_changes_the_page_and_is_saved_on_the_user(org, new_cont
     expect(nav_customers).to_have_text("Customers")
     expect(page.locator("main h1")).to_have_text("Customers")
     expect(page.locator("#new-contact")).to_have_text("New customer")
-    expect(page.locator("button[name=language][value=en]")).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(page.locator("button[name=language][value=en]")).to_have_class(
+        re.compile(r"\bcurrent\b")
+    )
     org.alice.refresh_from_db()
     assert org.alice.language == "en"
 

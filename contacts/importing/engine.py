@@ -1,0 +1,242 @@
+"""Import a legacy customer spreadsheet: check it, read it, apply the duplicate policy, write.
+
+All or nothing: the contacts, companies, tags, the ImportJob with its report and provenance rows
+and the audit entry are written in one transaction. A dry run computes the same report and
+writes no contact data. A file the import refuses raises ImportFileError (translated message)
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from accounts.services import record_audit
+from contacts.models import ImportJob, ImportStatus
+
+from .plan import ImportPlan
+from .readers import read_sheets
+from .report import build_report
+from .rows import OwnerLookup, read_contact_row
+from .safety import ImportFileError, Limits, RowBudget, check_file
+from .saving import load_existing, save_plan
+from .sheets import scan_sheet
+
+PROGRESS_EVERY = 200  # rows between two progress(done, total) calls
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportResult:
+    report: dict
+    job: ImportJob | None
+    created_ids: list = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict:
+        return self.report["totals"]
+
+
+def import_contacts(
+    source,
+    *,
+    filename: str | None = None,
+    default_owner=None,
+    dry_run: bool = False,
+    actor=None,
+    progress: Progress | None = None,
+    job: ImportJob | None = None,
+) -> ImportResult:
+    """Import one .xlsx, .xls or .csv file (a path or a binary file object) into the CRM.
+
+    default_owner owns the new contacts whose row names no owner. A given `job` (the browser
+    flow creates it before queueing) is marked running, then done or failed with the error;
+    without one, a job is created with the data, so a refused file leaves no trace.
+    """
+    limits = Limits.from_settings()
+    with open_source(source, filename, limits) as (stream, name):
+        if job is not None:
+            _mark(job, status=ImportStatus.RUNNING)
+        try:
+            return _import(
+                stream,
+                name,
+                limits=limits,
+                default_owner=default_owner,
+                dry_run=dry_run,
+                actor=actor,
+                progress=progress,
+                job=job,
+            )
+        except Exception as error:
+            if job is not None:
+                message = error.message if isinstance(error, ImportFileError) else str(error)
+                _mark(job, status=ImportStatus.FAILED, error=message, finished=True)
+            raise
+
+
+def _import(stream, name, *, limits, default_owner, dry_run, actor, progress, job):
+    kind = check_file(stream, filename=name, limits=limits)
+    sha256 = _sha256(stream)
+    people = list(get_user_model().objects.order_by("pk"))
+    scans, outcomes = read_file(stream, kind, people=people, limits=limits, progress=progress)
+    emails = {outcome.email for outcome in outcomes if outcome.email}
+
+    if dry_run:
+        plan = ImportPlan(load_existing(emails, lock=False))
+        for outcome in outcomes:
+            plan.add(outcome)
+        report = build_report(
+            filename=name, kind=kind, sha256=sha256, dry_run=True, scans=scans, plan=plan
+        )
+        if job is not None:
+            _finish(job, report, dry_run=True)
+        return ImportResult(report=report, job=job)
+
+    given_job = job
+    for attempt in (1, 2):
+        job = given_job
+        try:
+            with transaction.atomic():
+                # Locked in id order: a concurrent import of the same customers waits here.
+                plan = ImportPlan(load_existing(emails, lock=True))
+                for outcome in outcomes:
+                    plan.add(outcome)
+                report = build_report(
+                    filename=name, kind=kind, sha256=sha256, dry_run=False, scans=scans, plan=plan
+                )
+                if job is None:
+                    job = ImportJob(
+                        file_name=name[:255],
+                        sha256=sha256,
+                        status=ImportStatus.RUNNING,
+                        created_by=actor if getattr(actor, "pk", None) else None,
+                        default_owner=default_owner,
+                    )
+                    job.save()
+                created_ids = save_plan(
+                    plan, job=job, actor=actor, default_owner=default_owner, people=people
+                )
+                _finish(job, report, dry_run=False)
+                totals = report["totals"]
+                record_audit(
+                    actor=actor,
+                    action="import",
+                    object_type="contact",
+                    ids=created_ids,
+                    detail={
+                        "job": job.pk,
+                        "file": name,
+                        "data_rows": totals["data_rows"],
+                        "created": totals["created"],
+                        "matched_existing": totals["matched_existing"],
+                        "rejected": totals["rejected"],
+                        "warnings": totals["warnings"],
+                    },
+                )
+            return ImportResult(report=report, job=job, created_ids=created_ids)
+        except IntegrityError:
+            # Another import created one of these e-mails meanwhile: plan again against it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def read_file(stream, kind, *, people, limits, progress=None):
+    """Sheets and normalised rows of a checked file; nothing is written."""
+    budget = RowBudget(limits)
+    scans, data_rows = [], []
+    with closing(read_sheets(stream, kind, budget=budget)) as sheets:
+        for sheet in sheets:
+            scan, rows = scan_sheet(sheet, people=people, budget=budget)
+            scans.append(scan)
+            data_rows.extend(rows)
+    owners = OwnerLookup(people)
+    total = len(data_rows)
+    outcomes = []
+    for done, row in enumerate(data_rows, start=1):
+        outcomes.append(
+            read_contact_row(
+                row.sheet, row.row, row.cells, owners=owners, sheet_owner=row.sheet_owner
+            )
+        )
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, total)
+    if progress is not None:
+        progress(total, total)
+    return scans, outcomes
+
+
+def _finish(job: ImportJob, report: dict, *, dry_run: bool) -> None:
+    job.dry_run = dry_run
+    job.report = report
+    job.total_rows = job.done_rows = report["totals"]["data_rows"]
+    _mark(job, status=ImportStatus.DONE, finished=True)
+
+
+def _mark(job: ImportJob, *, status, error="", finished=False) -> None:
+    job.status = status
+    job.error = error
+    if finished:
+        job.finished_at = timezone.now()
+    job.save()
+
+
+@contextmanager
+def open_source(source, filename, limits: Limits):
+    """A seekable binary stream and the file's name, from a path or an (uploaded) file."""
+    path = None
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+    elif hasattr(source, "temporary_file_path"):  # Django's TemporaryUploadedFile
+        path = Path(source.temporary_file_path())
+    if path is not None:
+        name = filename or getattr(source, "name", None) or path.name
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as error:
+            raise ImportFileError(
+                "cannot_open", gettext("The file could not be opened.")
+            ) from error
+        with handle:
+            yield handle, os.path.basename(name)
+        return
+    name = filename or getattr(source, "name", None)
+    if not name:
+        raise ImportFileError(
+            "unsupported_type", gettext("Only .xlsx, .xls and .csv files can be imported.")
+        )
+    if isinstance(source, io.IOBase) and source.seekable():
+        yield source, os.path.basename(name)
+        return
+    # Anything else (an upload in memory, a socket): copy at most one byte over the limit.
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as copy:
+        if hasattr(source, "seek"):
+            source.seek(0)
+        remaining = limits.max_file_bytes + 1
+        while remaining > 0 and (chunk := source.read(min(remaining, 1024 * 1024))):
+            copy.write(chunk)
+            remaining -= len(chunk)
+        copy.seek(0)
+        yield copy, os.path.basename(name)
+
+
+def _sha256(stream) -> str:
+    digest = hashlib.sha256()
+    stream.seek(0)
+    while chunk := stream.read(1024 * 1024):
+        digest.update(chunk)
+    stream.seek(0)
+    return digest.hexdigest()

@@ -1,0 +1,376 @@
+"""Load the contacts a file touches and write the plan with bulk statements.
+
+A 5,000-row file is a handful of queries: one per 1,000 contacts inserted or updated, one for
+companies and tags to find, one to create the missing ones, one for the tag links and one for the
+import's provenance rows. Companies and tags are matched without regard to letter case, as the
+contact form does (contacts.services.get_or_create_company / set_tags).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import zoneinfo
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import JSONField, Value
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from contacts.models import Company, Contact, ImportedContact, Tag
+
+from .plan import ContactDraft, ExistingContact, ImportPlan
+
+BATCH_SIZE = 1000
+INSERT_BATCH = 5000  # rows per INSERT ... unnest statement
+LOOKUP_CHUNK = 5000
+
+# Report field -> Contact model field, for the plain text and choice fields.
+SIMPLE_FIELDS = {
+    "name": "name",
+    "country": "country",
+    "phone": "phone",
+    "job_title": "job_title",
+    "linkedin_url": "linkedin_url",
+    "channel": "channel",
+    "first_product": "first_product",
+    "stage": "stage",
+    "grade": "grade",
+    "purchase_cycle": "purchase_cycle",
+    "summary": "summary",
+    "next_follow_up": "next_follow_up_plan",
+    "referrer": "referrer",
+    "notes": "notes",
+}
+
+
+def crm_time_zone():
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def last_contacted_at(iso_date: str | None):
+    """The import's last contact date is that day at 00:00 in the CRM's time zone."""
+    if not iso_date:
+        return None
+    day = datetime.date.fromisoformat(iso_date)
+    return datetime.datetime.combine(day, datetime.time(0), tzinfo=crm_time_zone())
+
+
+STORED_COLUMNS = (
+    "pk",
+    "email_key",
+    "email",
+    "company__name",
+    "first_contact_date",
+    "last_contacted_at",
+    "owner__username",
+    "other_emails",
+    *SIMPLE_FIELDS.values(),
+)
+
+
+def contact_values(row: dict, tag_names: list) -> dict:
+    """A stored contact (a .values() row) in the report's form: what a conflict calls "kept"."""
+    values = {key: row[name] or None for key, name in SIMPLE_FIELDS.items()}
+    values["email"] = row["email"]
+    values["company"] = row["company__name"]
+    first = row["first_contact_date"]
+    values["first_contact_date"] = first.isoformat() if first else None
+    last = row["last_contacted_at"]
+    values["last_contact_date"] = (
+        timezone.localtime(last, crm_time_zone()).date().isoformat() if last else None
+    )
+    values["tags"] = list(tag_names)
+    values["owner"] = row["owner__username"]
+    values["other_emails"] = list(row["other_emails"] or [])
+    return values
+
+
+def load_existing(emails, *, lock: bool) -> dict[str, ExistingContact]:
+    """The CRM's contacts with these e-mails (locked in id order when writing)."""
+    emails = sorted(set(emails))
+    rows = []
+    for start in range(0, len(emails), LOOKUP_CHUNK):
+        queryset = (
+            Contact.objects.annotate(email_key=Lower("email"))
+            .filter(email_key__in=emails[start : start + LOOKUP_CHUNK])
+            .order_by("pk")
+        )
+        if lock:
+            queryset = queryset.select_for_update(of=("self",))
+        rows.extend(queryset.values(*STORED_COLUMNS))
+    if not rows:
+        return {}
+    ids = [row["pk"] for row in rows]
+    tags: dict[int, list] = {pk: [] for pk in ids}
+    links = Contact.tags.through.objects.filter(contact_id__in=ids).order_by("pk")
+    for contact_id, name in links.values_list("contact_id", "tag__name"):
+        tags[contact_id].append(name)
+    origins = {}
+    provenance = (
+        ImportedContact.objects.filter(contact_id__in=ids, created=True, job__dry_run=False)
+        .order_by("pk")
+        .values_list("contact_id", "job__file_name", "sheet", "row")  # not the jobs' reports
+    )
+    for contact_id, file_name, sheet, row in provenance:
+        origins.setdefault(contact_id, {"file": file_name, "sheet": sheet, "row": row})
+    return {
+        row["email_key"]: ExistingContact(
+            id=row["pk"],
+            values=contact_values(row, tags[row["pk"]]),
+            existing_from=origins.get(row["pk"]),
+        )
+        for row in rows
+    }
+
+
+def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[int]:
+    """Write the new contacts and the fields filled on existing ones; return the new ids."""
+    user_ids = {person.username: person.pk for person in people}
+    new, changed = plan.new_drafts, [d for d in plan.matched_drafts if d.changed]
+    companies = _company_ids(
+        [d.values for d in new] + [d.values for d in changed if "company" in d.filled_fields]
+    )
+    tag_ids = _tag_ids(
+        [tag for d in new for tag in d.values["tags"]]
+        + [tag for d in changed for tag in d.tags_added]
+    )
+
+    created_ids = _insert_contacts(
+        new, companies, user_ids, actor=actor, default_owner=default_owner
+    )
+    _update_existing(changed, companies, user_ids)
+
+    links = [
+        (contact_id, tag_ids[tag.lower()])
+        for contact_id, draft in zip(created_ids, new, strict=True)
+        for tag in draft.values["tags"]
+    ] + [(d.existing.id, tag_ids[tag.lower()]) for d in changed for tag in d.tags_added]
+    insert_rows(
+        Contact.tags.through,
+        {"contact": [c for c, _t in links], "tag": [t for _c, t in links]},
+        on_conflict_do_nothing=True,
+    )
+
+    drafts = [*new, *changed]
+    insert_rows(
+        ImportedContact,
+        {
+            "job": [job.pk] * len(drafts),
+            "contact": created_ids + [d.existing.id for d in changed],
+            "created": [True] * len(new) + [False] * len(changed),
+            "filled_fields": [d.filled_fields for d in drafts],
+            "tags_added": [d.tags_added for d in drafts],
+            "other_emails_added": [d.other_emails_added for d in drafts],
+            "sheet": [d.first_row["sheet"] for d in drafts],
+            "row": [d.first_row["row"] for d in drafts],
+        },
+    )
+    return created_ids
+
+
+def _insert_contacts(drafts, companies, user_ids, *, actor, default_owner) -> list[int]:
+    """The new contacts in file order; their ids in that order."""
+    owner_default = default_owner.pk if default_owner is not None else None
+    columns = {
+        "email": [d.email for d in drafts],
+        "other_emails": [d.values["other_emails"] or [] for d in drafts],
+        "company": [
+            companies.get(d.values["company"]) if d.values["company"] else None for d in drafts
+        ],
+        "first_contact_date": [_date(d.values["first_contact_date"]) for d in drafts],
+        "last_contacted_at": [last_contacted_at(d.values["last_contact_date"]) for d in drafts],
+        "owner": [user_ids.get(d.values["owner"]) or owner_default for d in drafts],
+        "created_by": [actor.pk if getattr(actor, "pk", None) else None] * len(drafts),
+    }
+    for key, name in SIMPLE_FIELDS.items():
+        columns[name] = [d.values[key] or "" for d in drafts]
+    return insert_rows(Contact, columns, returning_ids=True)
+
+
+def insert_rows(model, columns: dict, *, returning_ids=False, on_conflict_do_nothing=False):
+    """INSERT ... SELECT FROM unnest(one array per column): a statement per 5,000 rows.
+
+    Django's bulk_create builds a model instance and prepares every field of every row; this
+    sends plain values and fills the columns not given with the model's defaults (auto_now
+    fields with the time now), so a field added to the model later is still filled.
+    """
+    count = len(next(iter(columns.values()))) if columns else 0
+    if count == 0:
+        return []
+    if not postgres_sql():
+        return _bulk_create(model, columns, returning_ids, on_conflict_do_nothing)
+    now = timezone.now()
+    fields, arrays = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        if field.name in columns:
+            values = columns[field.name]
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            values = [now] * count
+        else:
+            values = [field.get_default()] * count
+        if isinstance(field, JSONField):
+            values = [None if v is None else json.dumps(v, cls=field.encoder) for v in values]
+        fields.append(field)
+        arrays.append(values)
+    quote = connection.ops.quote_name
+    casts = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"SELECT * FROM unnest({casts})"
+        + (" ON CONFLICT DO NOTHING" if on_conflict_do_nothing else "")
+        + (f" RETURNING {quote(model._meta.pk.column)}" if returning_ids else "")
+    )
+    ids = []
+    with connection.cursor() as cursor:
+        for start in range(0, count, INSERT_BATCH):
+            cursor.execute(sql, [values[start : start + INSERT_BATCH] for values in arrays])
+            if returning_ids:
+                ids.extend(row[0] for row in cursor.fetchall())
+    return ids
+
+
+def postgres_sql() -> bool:
+    """The single-statement inserts and lookups use PostgreSQL's arrays; the embedded SQLite
+    default takes the portable (slower) ORM path."""
+    return connection.vendor == "postgresql"
+
+
+def _bulk_create(model, columns: dict, returning_ids: bool, ignore_conflicts: bool):
+    """insert_rows through the ORM, for databases other than PostgreSQL."""
+    count = len(next(iter(columns.values())))
+    objects = [
+        model(**{_attname(model, name): values[index] for name, values in columns.items()})
+        for index in range(count)
+    ]
+    model._default_manager.bulk_create(
+        objects, batch_size=BATCH_SIZE, ignore_conflicts=ignore_conflicts
+    )
+    return [obj.pk for obj in objects] if returning_ids else []
+
+
+def _attname(model, name: str) -> str:
+    return model._meta.get_field(name).attname  # "company" -> "company_id": ids, not objects
+
+
+def _update_existing(drafts: list[ContactDraft], companies, user_ids) -> None:
+    """Only the fields the import filled are set; other values stay as they are."""
+    if not drafts:
+        return
+    by_id = Contact.objects.in_bulk([draft.existing.id for draft in drafts])
+    now = timezone.now()
+    touched = {"updated_at"}
+    for draft in drafts:
+        contact = by_id[draft.existing.id]
+        values = draft.values
+        for key in draft.filled_fields:
+            if key in SIMPLE_FIELDS:
+                setattr(contact, SIMPLE_FIELDS[key], values[key])
+                touched.add(SIMPLE_FIELDS[key])
+            elif key == "company":
+                contact.company_id = companies[values["company"]]
+                touched.add("company")
+            elif key == "first_contact_date":
+                contact.first_contact_date = _date(values[key])
+                touched.add(key)
+            elif key == "last_contact_date":
+                contact.last_contacted_at = last_contacted_at(values[key])
+                touched.add("last_contacted_at")
+            elif key == "owner":
+                contact.owner_id = user_ids[values["owner"]]
+                touched.add("owner")
+            elif key == "other_emails":
+                contact.other_emails = values["other_emails"]
+                touched.add("other_emails")
+        contact.updated_at = now
+    Contact.objects.bulk_update(list(by_id.values()), sorted(touched), batch_size=BATCH_SIZE)
+
+
+def _date(iso_date):
+    return datetime.date.fromisoformat(iso_date) if iso_date else None
+
+
+def _company_ids(values_list: list[dict]) -> dict[str, int]:
+    """Company id by the name as written in the file; a new company takes the first
+    contact's country, as contacts.services.get_or_create_company does."""
+    wanted: dict[str, str] = {}
+    for values in values_list:
+        if values["company"]:
+            wanted.setdefault(values["company"], values["country"] or "")
+    if not wanted:
+        return {}
+    found = _match_lower(Company._meta.db_table, list(wanted))
+    missing: dict[str, tuple] = {}
+    for name, country in wanted.items():
+        if name not in found:
+            missing.setdefault(name.lower(), (name, country))
+    if missing:
+        insert_rows(
+            Company,
+            {
+                "name": [name for name, _country in missing.values()],
+                "country": [country for _name, country in missing.values()],
+            },
+            on_conflict_do_nothing=True,
+        )
+        found.update(_match_lower(Company._meta.db_table, [n for n in wanted if n not in found]))
+    return found
+
+
+def _tag_ids(names: list[str]) -> dict[str, int]:
+    """Tag id by lower-case name; an existing tag in another letter case is reused."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        wanted.setdefault(name.lower(), name)
+    if not wanted:
+        return {}
+    found = _match_lower(Tag._meta.db_table, list(wanted.values()))
+    missing = [name for name in wanted.values() if name not in found]
+    if missing:
+        insert_rows(Tag, {"name": missing}, on_conflict_do_nothing=True)
+        found.update(
+            _match_lower(Tag._meta.db_table, [n for n in wanted.values() if n not in found])
+        )
+    return {name.lower(): found[name] for name in wanted.values()}
+
+
+def _match_lower(table: str, names: list[str]) -> dict[str, int]:
+    """For each name, the row whose lower(name) equals lower(name) (the first by name).
+
+    Done in the database, so its lower() (which the unique index uses) decides, not Python's.
+    """
+    if not names:
+        return {}
+    if not postgres_sql():
+        return _match_lower_portable(table, names)
+    quoted = connection.ops.quote_name(table)
+    sql = (
+        f"SELECT DISTINCT ON (wanted.name) wanted.name, t.id "  # noqa: S608 - table is ours
+        f"FROM unnest(%s::text[]) AS wanted(name) "
+        f"JOIN {quoted} AS t ON lower(t.name) = lower(wanted.name) "
+        f"ORDER BY wanted.name, t.name, t.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [names])
+        return dict(cursor.fetchall())
+
+
+def _match_lower_portable(table: str, names: list[str]) -> dict[str, int]:
+    """_match_lower with one query per name, the database's lower() on both sides."""
+    model = {Company._meta.db_table: Company, Tag._meta.db_table: Tag}[table]
+    found = {}
+    for name in names:
+        match = (
+            model._default_manager.annotate(key=Lower("name"))
+            .filter(key=Lower(Value(name)))
+            .order_by("name", "pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if match is not None:
+            found[name] = match
+    return found

@@ -1,0 +1,166 @@
+"""Find the contact table in a sheet: its header row, its columns and its data rows.
+
+The README's rule: the header is the first of a sheet's first 30 rows in which at least three
+cells are known column names and one of them is an e-mail column. Rows above it (titles,
+instructions, merged group names) are skipped; a sheet without such a row is not imported.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import dataclass, field
+
+from contacts.normalizers import field_for_header, match_owner
+
+from .readers import HEADER_SEARCH_ROWS, SheetRows, column_letter
+from .safety import RowBudget
+
+MIN_KNOWN_HEADERS = 3
+
+
+@dataclass
+class Column:
+    letter: str
+    header: str | None
+    field: str  # a CRM field, or "ignored"
+
+    def as_report(self) -> dict:
+        return {"column": self.letter, "header": self.header, "field": self.field}
+
+
+@dataclass
+class DataRow:
+    """One non-empty row under the header: the raw cell of every mapped field."""
+
+    sheet: str | None
+    row: int
+    cells: dict
+    sheet_owner: str | None
+
+
+@dataclass
+class SheetScan:
+    """What the report says about one sheet."""
+
+    name: str | None
+    imported: bool = False
+    reason: str | None = None
+    header_row: int | None = None
+    first_data_row: int | None = None
+    last_data_row: int | None = None
+    data_rows: int = 0
+    empty_rows_skipped: list = field(default_factory=list)
+    owner_from_sheet_name: str | None = None
+    columns: list = field(default_factory=list)
+
+    def as_report(self) -> dict:
+        if not self.imported:
+            return {"sheet": self.name, "imported": False, "reason": self.reason}
+        return {
+            "sheet": self.name,
+            "imported": True,
+            "header_row": self.header_row,
+            "first_data_row": self.first_data_row,
+            "last_data_row": self.last_data_row,
+            "columns": [column.as_report() for column in self.columns],
+            "owner_from_sheet_name": self.owner_from_sheet_name,
+            "data_rows": self.data_rows,
+            "empty_rows_skipped": self.empty_rows_skipped,
+        }
+
+
+def scan_sheet(sheet: SheetRows, *, people, budget: RowBudget) -> tuple[SheetScan, list]:
+    """Header, columns and the non-empty data rows of one sheet (read to its end)."""
+    with closing(sheet.rows) as rows:  # a sheet without a header is not read to its end
+        return _scan(sheet.name, rows, people=people, budget=budget)
+
+
+def _scan(name, rows, *, people, budget):
+    scan = SheetScan(name=name)
+    header = None
+    for row_number, values in rows:
+        if is_header(values):
+            header = (row_number, values)
+            break
+        if row_number >= HEADER_SEARCH_ROWS:
+            break
+    if header is None:
+        scan.reason = "no_header_found"
+        return scan, []
+
+    header_row, header_values = header
+    scan.imported = True
+    scan.header_row = header_row
+    scan.columns, mapping = map_columns(header_values)
+    if name is not None:
+        scan.owner_from_sheet_name = match_owner(name, people).value
+    data = []
+    pending_empty: list[list[int]] = []
+    for row_number, values in rows:
+        if not values:  # a row Excel left out, or a blank line
+            cells = None
+        else:
+            cells = {name: _cell(values, index) for name, index in mapping.items()}
+            if not any(_has_value(value) for value in cells.values()):
+                cells = None
+            if cells is not None or _has_content(values):
+                budget.count_row()
+        if cells is None:
+            # Kept as ranges (a sheet may end in a million formatted rows) and reported only
+            # when a data row follows.
+            if pending_empty and pending_empty[-1][1] == row_number - 1:
+                pending_empty[-1][1] = row_number
+            else:
+                pending_empty.append([row_number, row_number])
+            continue
+        for first, last in pending_empty:
+            scan.empty_rows_skipped.extend(range(first, last + 1))
+        pending_empty = []
+        data.append(DataRow(name, row_number, cells, scan.owner_from_sheet_name))
+    scan.data_rows = len(data)
+    if data:
+        scan.first_data_row = header_row + 1
+        scan.last_data_row = data[-1].row
+    return scan, data
+
+
+def is_header(values) -> bool:
+    fields = [field_for_header(value) for value in values if _has_value(value)]
+    known = [name for name in fields if name]
+    return len(known) >= MIN_KNOWN_HEADERS and "email" in known
+
+
+def map_columns(values) -> tuple[list, dict]:
+    """Every header cell from the first to the last named one; the first column of a field wins."""
+    named = [index for index, value in enumerate(values) if _has_value(value)]
+    columns, mapping = [], {}
+    for index in range(named[0], named[-1] + 1):
+        value = values[index]
+        header = _header_text(value) if _has_value(value) else None
+        name = field_for_header(value) if header is not None else None
+        if name is None or name in mapping:
+            columns.append(Column(column_letter(index + 1), header, "ignored"))
+            continue
+        mapping[name] = index
+        columns.append(Column(column_letter(index + 1), header, name))
+    return columns, mapping
+
+
+def _header_text(value) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _cell(values, index):
+    return values[index] if index < len(values) else None
+
+
+def _has_value(value) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    return True
+
+
+def _has_content(values) -> bool:
+    return any(_has_value(value) for value in values)
