@@ -182,6 +182,19 @@ class Contact(models.Model):
     pool_state = models.CharField(
         _("pool"), max_length=10, choices=PoolState.choices, default=PoolState.ACTIVE, db_index=True
     )
+    # Dormancy and the public pool (maintained by contacts.pool, never by hand).
+    dormant_since = models.DateTimeField(_("dormant since"), null=True, blank=True)
+    release_warned_at = models.DateTimeField(_("release warning sent"), null=True, blank=True)
+    released_at = models.DateTimeField(_("released to the pool"), null=True, blank=True)
+    pool_team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("pool of team"),
+        help_text=_("The team whose public pool holds this customer; empty: everyone's."),
+    )
     email_status = models.CharField(
         _("e-mail status"),
         max_length=16,
@@ -254,6 +267,37 @@ class Contact(models.Model):
     @property
     def country_display(self):
         return country_name(self.country) if self.country else ""
+
+
+class PoolPolicy(models.Model):
+    """The admin's rules for dormancy and the public pool (one row)."""
+
+    dormant_after_days = models.PositiveIntegerField(
+        _("days without an interaction before a customer becomes dormant"), default=90
+    )
+    release_after_days = models.PositiveIntegerField(
+        _("further days before a dormant customer is released to the public pool"), default=30
+    )
+    warn_days_before_release = models.PositiveIntegerField(
+        _("days before release to warn the owner and their manager"), default=7
+    )
+    claims_per_day = models.PositiveIntegerField(
+        _("claims from the pool per rep per day"), default=10
+    )
+    max_owned_contacts = models.PositiveIntegerField(
+        _("most customers a rep may own when claiming"), default=2000
+    )
+
+    class Meta:
+        verbose_name = _("pool rules")
+        verbose_name_plural = _("pool rules")
+
+    def __str__(self):
+        return str(_("pool rules"))
+
+    @classmethod
+    def current(cls):
+        return cls.objects.get_or_create(pk=1)[0]
 
 
 class ImportStatus(models.TextChoices):

@@ -20,6 +20,16 @@ def owners_visible_to(user):
     return User.objects.filter(pk=user.pk).values("pk")
 
 
+def pool_visible_to(user):
+    """The public pool a user sees: everyone's, their own team's, and the teams they manage."""
+    teams = Q(pool_team__isnull=True)
+    if user.team_id:
+        teams |= Q(pool_team_id=user.team_id)
+    if user.is_manager:
+        teams |= Q(pool_team__in=user.managed_teams.values("pk"))
+    return Q(pool_state="public") & teams
+
+
 def _is_signed_in(user):
     return user is not None and user.is_authenticated and user.is_active
 
@@ -32,7 +42,7 @@ class ContactQuerySet(models.QuerySet):
         owners = owners_visible_to(user)
         if owners is None:
             return self.all()
-        return self.filter(Q(owner_id__in=owners) | Q(pool_state="public"))
+        return self.filter(Q(owner_id__in=owners) | pool_visible_to(user))
 
     def editable_by(self, user):
         """Contacts `user` may change: the visible ones, minus the public pool for non-admins.
