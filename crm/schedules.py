@@ -13,4 +13,10 @@ PERIODIC_JOBS = {
         "every_seconds": 15 * 60,
         "expires": 10 * 60,
     },
+    # Daily is enough; running it more often changes nothing (it only moves what is due).
+    "dormancy sweep": {
+        "task": "contacts.tasks.sweep_dormancy",
+        "every_seconds": 24 * 60 * 60,
+        "expires": 6 * 60 * 60,
+    },
 }

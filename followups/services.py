@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contacts.models import Contact
+from contacts.pool import reactivate
 
 from .models import FollowUp, FollowUpStatus, Interaction, InteractionRevision
 
@@ -59,6 +60,8 @@ def log_interaction(*, contact, author, kind, summary, body="", occurred_at=None
         locked.summary = interaction.summary
         locked.save(update_fields=["last_contacted_at", "summary", "updated_at"])
         contact.last_contacted_at, contact.summary = locked.last_contacted_at, locked.summary
+    if locked.pool_state == "dormant":
+        reactivate(locked)
     return interaction
 
 
