@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 
-from .models import Company, Contact, Tag
+from .models import Company, Contact, PoolPolicy, Tag
 from .querysets import owners_visible_to
 
 
@@ -45,3 +45,14 @@ class CompanyAdmin(ScopedAdminMixin, admin.ModelAdmin):
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     search_fields = ("name",)
+
+
+@admin.register(PoolPolicy)
+class PoolPolicyAdmin(admin.ModelAdmin):
+    """One row of rules; it cannot be deleted, only changed."""
+
+    def has_add_permission(self, request):
+        return not PoolPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
