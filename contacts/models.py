@@ -202,6 +202,11 @@ class Contact(models.Model):
         default=EmailStatus.UNKNOWN,
         db_index=True,
     )
+    # Kept current by the mailbox and e-mail quality checks (see mailbox/).
+    health_score = models.PositiveSmallIntegerField(
+        _("health score"), null=True, blank=True, db_index=True
+    )
+    away_until = models.DateField(_("away until (auto-reply)"), null=True, blank=True)
     consent_basis = models.CharField(
         _("lawful basis"), max_length=24, choices=LawfulBasis.choices, blank=True
     )

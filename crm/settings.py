@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "accounts",
     "contacts",
     "followups",
+    "mailbox",
     "crm",
 ]
 

@@ -1,0 +1,1 @@
+"""Mailboxes, ingested messages, bounces and e-mail quality (see the mailbox issue)."""
