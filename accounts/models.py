@@ -154,3 +154,17 @@ class Handover(models.Model):
 
     def contact_ids_for(self, user):
         return self.assignments.get(str(user.pk), [])
+
+
+class AuditedObject(models.Model):
+    """One object an audit entry touched, so a contact's page can show its history."""
+
+    entry = models.ForeignKey(AuditEntry, on_delete=models.CASCADE, related_name="targets")
+    object_type = models.CharField(max_length=32)
+    object_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self):
+        return f"{self.object_type} {self.object_id}"

@@ -2,8 +2,9 @@
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
-from .models import AuditEntry, Role, Team
+from .models import AuditedObject, AuditEntry, Role, Team
 
 USER_FIELDS = ("name_zh", "name_en", "aliases", "email", "time_zone", "language")
 
@@ -11,7 +12,7 @@ USER_FIELDS = ("name_zh", "name_en", "aliases", "email", "time_zone", "language"
 def record_audit(*, actor, action, object_type, ids=(), detail=None, ip_address=None):
     """One audit row: who did what to how many of which objects. Ids only, no personal data."""
     ids = list(ids)
-    return AuditEntry.objects.create(
+    entry = AuditEntry.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
         action=action,
         object_type=object_type,
@@ -19,6 +20,36 @@ def record_audit(*, actor, action, object_type, ids=(), detail=None, ip_address=
         object_ids=ids,
         detail=detail or {},
         ip_address=ip_address,
+    )
+    AuditedObject.objects.bulk_create(
+        AuditedObject(entry=entry, object_type=object_type, object_id=pk) for pk in ids
+    )
+    return entry
+
+
+# How each audited action reads on a record's history (codes stay in the database).
+ACTION_LABELS = {
+    "import": gettext_lazy("Imported"),
+    "export": gettext_lazy("Exported"),
+    "handover": gettext_lazy("Handed over"),
+    "reassign": gettext_lazy("Reassigned"),
+    "claim": gettext_lazy("Claimed from the pool"),
+    "assign_from_pool": gettext_lazy("Assigned from the pool"),
+    "dormant": gettext_lazy("Became dormant"),
+    "release": gettext_lazy("Released to the public pool"),
+    "merge": gettext_lazy("Merged"),
+    "delete": gettext_lazy("Deleted"),
+    "erasure": gettext_lazy("Erased"),
+    "revert_import": gettext_lazy("Import reverted"),
+}
+
+
+def history_of(object_type, object_id, limit=50):
+    """The audit entries that touched one object, newest first."""
+    return (
+        AuditEntry.objects.filter(targets__object_type=object_type, targets__object_id=object_id)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:limit]
     )
 
 

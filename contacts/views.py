@@ -5,16 +5,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, QueryDict
+from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.http import content_disposition_header
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.handover import members_managed_by, reassign_contacts
+from accounts.services import ACTION_LABELS, history_of
 from followups.story import story_context
 
+from .exporting import ExportError, export_contacts
 from .filters import ContactFilter
 from .forms import ContactForm
 from .models import Company, Contact
@@ -98,7 +102,14 @@ def render_contact_page(request, contact, *, quick_log_form=None):
         page_number=request.GET.get("page"),
         quick_log_form=quick_log_form,
     )
-    context.update(tags=contact.tags.all(), local_time=contact.local_now())
+    context.update(
+        tags=contact.tags.all(),
+        local_time=contact.local_now(),
+        history=[
+            (entry, ACTION_LABELS.get(entry.action, entry.action))
+            for entry in history_of("contact", contact.pk)
+        ],
+    )
     return render(request, "contacts/contact_detail.html", context)
 
 
@@ -186,3 +197,57 @@ def bulk_reassign(request):
         _("%(count)s customers moved to %(name)s.") % {"count": moved, "name": target.display_name},
     )
     return redirect(back)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export_contacts_view(request):
+    """Download what the list shows (GET: its filters) or the bulk form's selection (POST).
+
+    Scoping and the audit entry are export_contacts' job; this only reads the request.
+    """
+    visible = Contact.objects.visible_to(request.user)
+    if request.method == "POST":
+        params = QueryDict(request.POST.get("filter_query", ""))
+        fmt = request.POST.get("format", "")
+    else:
+        params = clean_query_params(request)
+        fmt = params.get("format", "")
+    filter_query = query_string_without(params, "format", "page", "per_page")
+    back = f"{reverse('contacts:contact_list')}?{filter_query}"
+    if request.method == "POST" and not request.POST.get("select_all_matching"):
+        ids = [int(v) for v in request.POST.getlist("selected") if v.isdigit()]
+        if not ids:
+            messages.error(request, _("Choose the customers to export."))
+            return redirect(back)
+        queryset, source = visible.filter(pk__in=ids).order_by("-created_at", "-id"), "selection"
+    else:
+        contact_filter = ContactFilter(params, queryset=visible, user=request.user)
+        queryset = contact_filter.qs
+        if contact_filter.form.cleaned_data.get("sort"):
+            queryset = queryset.order_by(*queryset.query.order_by, "-id")  # as the list sorts
+        else:
+            queryset = queryset.order_by("-created_at", "-id")
+        source = "all_matching" if request.method == "POST" else "list"
+    try:
+        filename, content_type, content = export_contacts(
+            user=request.user,
+            queryset=queryset,
+            fmt=fmt,
+            language=get_language() or settings.LANGUAGE_CODE,
+            filter_query=filter_query,
+            source=source,
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )
+    except ExportError as error:
+        messages.error(request, error.message)
+        return redirect(back)
+    return export_response(filename, content_type, content)
+
+
+def export_response(filename, content_type, content):
+    """A download streamed from the export's generator (never held whole in memory)."""
+    response = StreamingHttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "no-store"  # customer data: not kept by browsers or proxies
+    return response

@@ -146,3 +146,14 @@ def test_bulk_reassign_outside_bounds_moves_nothing(org, ids, target):
             target=getattr(org, target),
         )
     assert list(Contact.objects.values_list("pk", "owner_id").order_by("pk")) == before
+
+
+def test_moves_show_on_the_contacts_history(client, org):
+    handover.reassign_contacts(
+        actor=org.manager_north, contact_ids=[org.alice_contact.pk], target=org.bob
+    )
+    client.force_login(org.bob)
+    page = client.get(org.alice_contact.get_absolute_url()).content.decode()
+    assert 'id="history"' in page and "Reassigned" in page
+    client.force_login(org.carol)
+    assert client.get(org.alice_contact.get_absolute_url()).status_code == 404
