@@ -16,8 +16,8 @@ COPY . .
 # Static files and translations are built into the image; a throwaway key is enough for that.
 RUN DJANGO_SECRET_KEY=build-only python manage.py compile_translations \
  && DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput \
- && chown -R crm /app
+ && mkdir -p var/imports && chown -R crm /app
 
 USER crm
 EXPOSE 8000
-CMD ["gunicorn", "crm.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "crm.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120", "--access-logfile", "-"]

@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEntry, Team, User
+from .security import client_ip
 
 
 @admin.register(User)
@@ -25,6 +26,13 @@ class UserAdmin(BaseUserAdmin):
         ),
     )
 
+    def save_model(self, request, obj, form, change):
+        # accounts.security audits a role change with these, and ends a deactivated user's
+        # sessions, whoever saves the user.
+        obj._audit_actor = request.user
+        obj._audit_ip = client_ip(request)
+        super().save_model(request, obj, form, change)
+
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
@@ -34,10 +42,16 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    """Read-only: nobody edits the audit log."""
+    """Read-only: nobody edits the audit log, superusers included."""
 
     list_display = ("created_at", "actor", "action", "object_type", "count", "ip_address")
-    list_filter = ("action", "object_type")
+    list_filter = (
+        "action",
+        "object_type",
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
+    list_select_related = ("actor",)
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):

@@ -22,7 +22,8 @@ def record_audit(*, actor, action, object_type, ids=(), detail=None, ip_address=
         ip_address=ip_address,
     )
     AuditedObject.objects.bulk_create(
-        AuditedObject(entry=entry, object_type=object_type, object_id=pk) for pk in ids
+        (AuditedObject(entry=entry, object_type=object_type, object_id=pk) for pk in ids),
+        batch_size=2000,
     )
     return entry
 
@@ -38,6 +39,7 @@ ACTION_LABELS = {
     "dormant": gettext_lazy("Became dormant"),
     "release": gettext_lazy("Released to the public pool"),
     "merge": gettext_lazy("Merged"),
+    "fix_email": gettext_lazy("E-mail address corrected"),
     "delete": gettext_lazy("Deleted"),
     "erasure": gettext_lazy("Erased"),
     "revert_import": gettext_lazy("Import reverted"),

@@ -19,6 +19,7 @@ from followups.models import FollowUp, Interaction
 
 from . import handover
 from .models import Handover, User
+from .security import client_ip
 
 
 @require_POST
@@ -106,10 +107,6 @@ class HandoverForm(forms.Form):
             "targets": [] if release else list(data["targets"]),
             "release_to_pool": release,
         }
-
-
-def client_ip(request):
-    return request.META.get("REMOTE_ADDR")
 
 
 @login_required

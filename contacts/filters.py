@@ -73,6 +73,12 @@ class ContactFilter(django_filters.FilterSet):
     email_status = django_filters.ChoiceFilter(
         choices=EmailStatus.choices, label=_("E-mail status")
     )
+    health_min = django_filters.NumberFilter(
+        field_name="health_score", lookup_expr="gte", label=_("Health score from")
+    )
+    health_max = django_filters.NumberFilter(
+        field_name="health_score", lookup_expr="lte", label=_("Health score to")
+    )
     first_contact = CalendarDateRangeFilter(
         field_name="first_contact_date",
         label=_("First contact"),

@@ -206,6 +206,9 @@ class Contact(models.Model):
     health_score = models.PositiveSmallIntegerField(
         _("health score"), null=True, blank=True, db_index=True
     )
+    email_checked_at = models.DateTimeField(
+        _("e-mail address last checked"), null=True, blank=True, db_index=True
+    )
     away_until = models.DateField(_("away until (auto-reply)"), null=True, blank=True)
     consent_basis = models.CharField(
         _("lawful basis"), max_length=24, choices=LawfulBasis.choices, blank=True
@@ -344,11 +347,17 @@ class ImportJob(models.Model):
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The browser flow: the upload (kept privately until the job ends), the column mapping the
+    # admin corrected in the preview, and when the confirmed job was queued.
+    upload_name = models.CharField(_("stored upload"), max_length=64, blank=True, editable=False)
+    column_overrides = models.JSONField(_("corrected column mapping"), default=dict, blank=True)
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("import")
         verbose_name_plural = _("imports")
+        permissions = [("import_contacts", _("Can import contacts"))]
 
     def __str__(self):
         return f"{self.file_name} ({self.status})"

@@ -123,6 +123,27 @@ def sweep_dormancy(*, now=None):
     }
 
 
+@transaction.atomic
+def move_to_dormant(*, actor, contact_id, now=None, ip_address=None) -> bool:
+    """Park an active customer in the dormant pool by hand (the cleaning worklist), as the sweep
+    would. Only a contact `actor` may edit; False when it is not (or no longer) active."""
+    now = now or timezone.now()
+    changed = (
+        Contact.objects.editable_by(actor)
+        .filter(pk=contact_id, pool_state=PoolState.ACTIVE, owner__isnull=False)
+        .update(pool_state=PoolState.DORMANT, dormant_since=now, release_warned_at=None)
+    )
+    if changed:
+        record_audit(
+            actor=actor,
+            action="dormant",
+            object_type="contact",
+            ids=[contact_id],
+            ip_address=ip_address,
+        )
+    return bool(changed)
+
+
 def reactivate(contact):
     """An interaction brings a dormant customer back to active for its owner."""
     Contact.objects.filter(pk=contact.pk, pool_state=PoolState.DORMANT).update(

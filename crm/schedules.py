@@ -1,6 +1,6 @@
 """The periodic jobs, in one table. `manage.py setup_schedules` writes them to the database."""
 
-# name → (task, every N seconds or crontab minute spec, expires seconds)
+# name → task, how often (seconds) and when a queued run expires (a backlog is dropped).
 PERIODIC_JOBS = {
     "send due reminders": {
         "task": "followups.tasks.send_due_reminders",
@@ -16,6 +16,28 @@ PERIODIC_JOBS = {
     # Daily is enough; running it more often changes nothing (it only moves what is due).
     "dormancy sweep": {
         "task": "contacts.tasks.sweep_dormancy",
+        "every_seconds": 24 * 60 * 60,
+        "expires": 6 * 60 * 60,
+    },
+    # IMAP → classify → bounce / reply / auto-reply; a run only reads what is new.
+    "mailbox sync": {
+        "task": "mailbox.tasks.sync_mailboxes",
+        "every_seconds": 5 * 60,
+        "expires": 4 * 60,
+    },
+    "bounce cleanup": {
+        "task": "mailbox.tasks.apply_bounce_rules",
+        "every_seconds": 24 * 60 * 60,
+        "expires": 6 * 60 * 60,
+    },
+    # Address checks work through the least recently checked; scores follow bounces and replies.
+    "e-mail checks": {
+        "task": "contacts.tasks.check_email_addresses",
+        "every_seconds": 24 * 60 * 60,
+        "expires": 6 * 60 * 60,
+    },
+    "health scores": {
+        "task": "contacts.tasks.refresh_contact_health",
         "every_seconds": 24 * 60 * 60,
         "expires": 6 * 60 * 60,
     },

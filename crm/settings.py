@@ -5,9 +5,11 @@ app, its worker and beat start on a bare machine. Production sets DJANGO_DEBUG=F
 DJANGO_SECRET_KEY, DATABASE_URL (PostgreSQL) and REDIS_URL.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # local state of the embedded default: database, broker, uploads
@@ -35,6 +37,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     "import_export",
+    "csp",
+    "axes",  # before accounts: its failed-login receiver runs first
     "accounts",
     "contacts",
     "followups",
@@ -44,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -54,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
 if DEBUG:
@@ -95,6 +101,11 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE",
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # Refuses locked-out credentials before any password is checked; authenticates nobody.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -172,7 +183,24 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # a hung SMTP server must not block a worker
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Trade CRM <crm@localhost>")
+
+# --- Mailbox: IMAP sync, bounces, the mail the CRM sends (see mailbox/) ---
+# Fernet key(s) for mailbox passwords, comma-separated, the first encrypts. Required when
+# DEBUG is off; in development a key derived from SECRET_KEY stands in (see mailbox/crypto.py).
+MAILBOX_ENCRYPTION_KEY = env.str("MAILBOX_ENCRYPTION_KEY", default="")
+# Envelope sender (Return-Path) of CRM mail, where bounces go; empty: DEFAULT_FROM_EMAIL's address.
+MAILBOX_RETURN_PATH = env.str("MAILBOX_RETURN_PATH", default="")
+MAILBOX_VERP = env.bool("MAILBOX_VERP", default=False)  # bounces+<token>@domain per message
+MAILBOX_REPLY_TO = env.str("MAILBOX_REPLY_TO", default="")  # e.g. the synced sales mailbox
+MAILBOX_MESSAGE_ID_DOMAIN = env.str("MAILBOX_MESSAGE_ID_DOMAIN", default="")
+MAILBOX_SOFT_BOUNCE_LIMIT = env.int("MAILBOX_SOFT_BOUNCE_LIMIT", default=3)  # N soft bounces ...
+MAILBOX_SOFT_BOUNCE_DAYS = env.int("MAILBOX_SOFT_BOUNCE_DAYS", default=30)  # ... within D days
+MAILBOX_SYNC_BATCH = 50  # messages per IMAP FETCH
+MAILBOX_SYNC_MAX_PER_RUN = 1000  # per folder and run; the next run goes on from there
+MAILBOX_MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # larger messages are quarantined unread
+MAILBOX_IMAP_TIMEOUT = env.int("MAILBOX_IMAP_TIMEOUT", default=30)  # seconds, per socket call
 
 # --- Lists ---
 CONTACT_LIST_PAGE_SIZE = 25
@@ -187,6 +215,42 @@ IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=100_000)  # rows with conte
 IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)  # last column holding a value
 IMPORT_MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024  # .xlsx: sum of the zip members' sizes
 IMPORT_MAX_COMPRESSION_RATIO = 100  # .xlsx: any member (over 1 MB) packed tighter is a bomb
+# Uploads wait here (private: not under MEDIA_ROOT or STATIC_ROOT, never served) until their job
+# ends; web and worker must share the folder. A running job whose worker sent no heartbeat for
+# IMPORT_STALE_SECONDS (the worker died) is shown as failed and can be run again.
+IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=VAR_DIR / "imports")
+IMPORT_HEARTBEAT_SECONDS = 15
+IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=120)
+
+# --- Login throttling (django-axes) ---
+# Too many failed logins for one username from one IP address lock that pair out for a while;
+# the lock expires by itself, and attempts while locked do not extend it. Counted per pair, so
+# nobody can lock a colleague out from elsewhere. Kept in the database: shared by every process
+# (the embedded default's cache is per process), visible in the admin, reset by `axes_reset`.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.security.client_ip"  # the address the audit log records
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept: less personal data
+
+# --- Content-Security-Policy (django-csp), in every mode so that tests see it ---
+# The pages load only their own scripts and styles: no inline script, style or event handler.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Production hardening (DEBUG=False) ---
 if not DEBUG:
@@ -198,6 +262,7 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # htmx sends the token from the page (hx-headers), not the cookie
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"

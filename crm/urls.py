@@ -19,6 +19,7 @@ urlpatterns = [
     path("team/handover/", account_views.handover_view, name="handover"),
     path("team/handovers/<int:pk>/", account_views.handover_detail, name="handover_detail"),
     path("contacts/", include("contacts.urls")),
+    path("mailbox/", include("mailbox.urls")),
     path("", include("followups.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -232,7 +232,6 @@ class DigestDelivery(models.Model):
             models.UniqueConstraint(fields=["user", "local_date"], name="one_digest_per_day")
         ]
 
-
     def __str__(self):
         return f"digest for user {self.user_id} on {self.local_date}"
 

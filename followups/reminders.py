@@ -9,6 +9,7 @@ row marked sent in the transaction that sends it.
 
 import datetime
 import logging
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,7 +46,7 @@ def issue_due_reminders(*, now=None, batch_size=500, on_batch=None) -> list[int]
             batch = list(
                 due_unreminded(now)
                 .select_for_update(skip_locked=True)
-                .order_by("pk")
+                .order_by("due_at")  # walks the partial index; by pk it would scan the table
                 .values_list("pk", "due_at", "assignee_id")[:batch_size]
             )
             if not batch:
@@ -86,29 +87,51 @@ def _render_reminder(reminder):
         context = {"follow_up": follow_up, "contact": follow_up.contact, "user": user}
         subject = render_to_string("followups/email/reminder_subject.txt", context).strip()
         body = render_to_string("followups/email/reminder_body.txt", context)
-    return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    # One Message-ID per reminder: a copy resent after a crash is recognisably the same message.
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    headers = {"Message-ID": f"<trade-crm.reminder.{reminder.pk}@{domain}>"}
+    return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], headers=headers)
+
+
+def _wants_email(reminder):
+    """Only for an active user with an address, and a follow-up still open at that due time."""
+    follow_up, user = reminder.follow_up, reminder.recipient
+    return bool(
+        user.email
+        and user.is_active
+        and follow_up.status == FollowUpStatus.OPEN
+        and follow_up.due_at == reminder.due_at
+    )
 
 
 def email_reminders(reminder_ids) -> int:
-    """Send the reminder e-mails not sent yet; each row is marked in the sending transaction."""
+    """Send the reminder e-mails not sent yet; each row is marked in the sending transaction.
+
+    The rows and what the e-mails need are read in one query. Each e-mail then claims its row
+    with `UPDATE ... SET email_sent_at WHERE email_sent_at IS NULL`, sends and commits: a
+    concurrent sender of the same row waits for that commit and then matches nothing, and a crash
+    before the commit leaves the row unsent for the next sweep. One SMTP connection serves the
+    whole call. A reminder whose follow-up was closed or moved meanwhile is marked, not sent.
+    """
+    pending = list(
+        Reminder.objects.filter(pk__in=reminder_ids, email_sent_at__isnull=True)
+        .select_related("follow_up__contact__company", "recipient")
+        .order_by("pk")
+    )
     sent = 0
     connection = get_connection()
-    for reminder_id in reminder_ids:
-        with transaction.atomic():
-            reminder = (
-                Reminder.objects.select_for_update(skip_locked=True)
-                .filter(pk=reminder_id, email_sent_at__isnull=True)
-                .select_related("follow_up__contact", "recipient")
-                .first()
-            )
-            if reminder is None:
-                continue
-            if reminder.recipient.email and reminder.recipient.is_active:
-                connection.send_messages([_render_reminder(reminder)])
-                sent += 1
-            reminder.email_sent_at = timezone.now()
-            reminder.save(update_fields=["email_sent_at"])
-    connection.close()
+    try:
+        for reminder in pending:
+            message = _render_reminder(reminder) if _wants_email(reminder) else None
+            with transaction.atomic():
+                claimed = Reminder.objects.filter(
+                    pk=reminder.pk, email_sent_at__isnull=True
+                ).update(email_sent_at=timezone.now())
+                if claimed and message is not None:
+                    connection.open()  # once; send_messages closes only what it opened
+                    sent += connection.send_messages([message])
+    finally:
+        connection.close()
     return sent
 
 

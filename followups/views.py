@@ -289,18 +289,28 @@ def mark_all_read(request):
 
 @login_required
 def calendar_settings(request):
-    feed, _created = CalendarFeed.objects.get_or_create(user=request.user)
-    url = request.build_absolute_uri(reverse("followups:calendar_feed", args=[feed.token]))
+    """Shows the address; it is made by a POST (calendar_reset), never by looking at the page."""
+    feed = CalendarFeed.objects.filter(user=request.user).first()
+    url = (
+        request.build_absolute_uri(reverse("followups:calendar_feed", args=[feed.token]))
+        if feed
+        else None
+    )
     return render(request, "followups/calendar.html", {"feed_url": url})
 
 
 @login_required
 @require_POST
 def calendar_reset(request):
-    CalendarFeed.objects.update_or_create(
+    _feed, created = CalendarFeed.objects.update_or_create(
         user=request.user, defaults={"token": CalendarFeed._meta.get_field("token").default()}
     )
-    messages.success(request, _("A new calendar address was made; the old one no longer works."))
+    if created:
+        messages.success(request, _("Your calendar address was made."))
+    else:
+        messages.success(
+            request, _("A new calendar address was made; the old one no longer works.")
+        )
     return redirect("followups:calendar_settings")
 
 

@@ -27,7 +27,7 @@ from contacts.models import ImportJob, ImportStatus
 
 from .plan import ImportPlan
 from .readers import read_sheets
-from .report import build_report
+from .report import build_report, planned_contacts
 from .rows import OwnerLookup, read_contact_row
 from .safety import ImportFileError, Limits, RowBudget, check_file
 from .saving import load_existing, save_plan
@@ -43,6 +43,7 @@ class ImportResult:
     report: dict
     job: ImportJob | None
     created_ids: list = field(default_factory=list)
+    preview: list = field(default_factory=list)  # dry run: the first contacts as they'd be stored
 
     @property
     def totals(self) -> dict:
@@ -58,12 +59,17 @@ def import_contacts(
     actor=None,
     progress: Progress | None = None,
     job: ImportJob | None = None,
+    column_overrides: dict | None = None,
+    preview_rows: int = 0,
 ) -> ImportResult:
     """Import one .xlsx, .xls or .csv file (a path or a binary file object) into the CRM.
 
     default_owner owns the new contacts whose row names no owner. A given `job` (the browser
     flow creates it before queueing) is marked running, then done or failed with the error;
     without one, a job is created with the data, so a refused file leaves no trace.
+    column_overrides corrects the column mapping per sheet: {sheet name (None or "" for a CSV
+    file): {column letter: field or "ignored"}}. A dry run with preview_rows=N also returns the
+    first N contacts as they would be stored (ImportResult.preview).
     """
     limits = Limits.from_settings()
     with open_source(source, filename, limits) as (stream, name):
@@ -79,6 +85,8 @@ def import_contacts(
                 actor=actor,
                 progress=progress,
                 job=job,
+                column_overrides=column_overrides,
+                preview_rows=preview_rows,
             )
         except Exception as error:
             if job is not None:
@@ -87,11 +95,30 @@ def import_contacts(
             raise
 
 
-def _import(stream, name, *, limits, default_owner, dry_run, actor, progress, job):
+def _import(
+    stream,
+    name,
+    *,
+    limits,
+    default_owner,
+    dry_run,
+    actor,
+    progress,
+    job,
+    column_overrides=None,
+    preview_rows=0,
+):
     kind = check_file(stream, filename=name, limits=limits)
     sha256 = _sha256(stream)
     people = list(get_user_model().objects.order_by("pk"))
-    scans, outcomes = read_file(stream, kind, people=people, limits=limits, progress=progress)
+    scans, outcomes = read_file(
+        stream,
+        kind,
+        people=people,
+        limits=limits,
+        progress=progress,
+        column_overrides=column_overrides,
+    )
     emails = {outcome.email for outcome in outcomes if outcome.email}
 
     if dry_run:
@@ -103,7 +130,8 @@ def _import(stream, name, *, limits, default_owner, dry_run, actor, progress, jo
         )
         if job is not None:
             _finish(job, report, dry_run=True)
-        return ImportResult(report=report, job=job)
+        preview = planned_contacts(plan, limit=preview_rows, default_owner=default_owner)
+        return ImportResult(report=report, job=job, preview=preview)
 
     given_job = job
     for attempt in (1, 2):
@@ -154,13 +182,14 @@ def _import(stream, name, *, limits, default_owner, dry_run, actor, progress, jo
     raise AssertionError("unreachable")
 
 
-def read_file(stream, kind, *, people, limits, progress=None):
+def read_file(stream, kind, *, people, limits, progress=None, column_overrides=None):
     """Sheets and normalised rows of a checked file; nothing is written."""
     budget = RowBudget(limits)
     scans, data_rows = [], []
     with closing(read_sheets(stream, kind, budget=budget)) as sheets:
         for sheet in sheets:
-            scan, rows = scan_sheet(sheet, people=people, budget=budget)
+            overrides = sheet_overrides(column_overrides, sheet.name)
+            scan, rows = scan_sheet(sheet, people=people, budget=budget, overrides=overrides)
             scans.append(scan)
             data_rows.extend(rows)
     owners = OwnerLookup(people)
@@ -177,6 +206,15 @@ def read_file(stream, kind, *, people, limits, progress=None):
     if progress is not None:
         progress(total, total)
     return scans, outcomes
+
+
+def sheet_overrides(column_overrides: dict | None, sheet_name) -> dict | None:
+    """A sheet's corrected columns; a CSV file's one sheet (no name) may be keyed "" (JSON)."""
+    if not column_overrides:
+        return None
+    if sheet_name is None:
+        return column_overrides.get(None) or column_overrides.get("")
+    return column_overrides.get(sheet_name)
 
 
 def _finish(job: ImportJob, report: dict, *, dry_run: bool) -> None:

@@ -80,3 +80,22 @@ def _describe(entry: dict) -> str:
         first = entry["duplicate_of"]["row"]
         return f"{where}: duplicate_in_file {entry['email']} (first on row {first})"
     return f"{where}: {entry['reason']} ({entry.get('value')!r})"
+
+
+def planned_contacts(plan: ImportPlan, *, limit: int, default_owner=None) -> list[dict]:
+    """The first `limit` contacts of a planned import as they would be stored: later rows of
+    the file merged in, the default owner where no row names one (new contacts only)."""
+    planned = []
+    for draft in list(plan.drafts.values())[: max(limit, 0)]:
+        values = dict(draft.values)
+        if draft.existing is None and not values.get("owner") and default_owner is not None:
+            values["owner"] = default_owner.username
+        planned.append(
+            {
+                **draft.first_row,
+                "action": "create" if draft.existing is None else "merge",
+                "filled_fields": list(draft.filled_fields),
+                "values": values,
+            }
+        )
+    return planned

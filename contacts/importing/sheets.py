@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from contacts.normalizers import field_for_header, match_owner
 
 from .readers import HEADER_SEARCH_ROWS, SheetRows, column_letter
+from .rows import FIELDS
 from .safety import RowBudget
 
 MIN_KNOWN_HEADERS = 3
+IGNORED = "ignored"
+# What a column may be mapped to (other e-mail addresses come from the e-mail cell).
+COLUMN_FIELDS = tuple(name for name in FIELDS if name != "other_emails")
 
 
 @dataclass
@@ -69,13 +73,18 @@ class SheetScan:
         }
 
 
-def scan_sheet(sheet: SheetRows, *, people, budget: RowBudget) -> tuple[SheetScan, list]:
-    """Header, columns and the non-empty data rows of one sheet (read to its end)."""
+def scan_sheet(
+    sheet: SheetRows, *, people, budget: RowBudget, overrides: dict | None = None
+) -> tuple[SheetScan, list]:
+    """Header, columns and the non-empty data rows of one sheet (read to its end).
+
+    `overrides` (column letter -> field or "ignored") corrects the mapping read from the header.
+    """
     with closing(sheet.rows) as rows:  # a sheet without a header is not read to its end
-        return _scan(sheet.name, rows, people=people, budget=budget)
+        return _scan(sheet.name, rows, people=people, budget=budget, overrides=overrides)
 
 
-def _scan(name, rows, *, people, budget):
+def _scan(name, rows, *, people, budget, overrides=None):
     scan = SheetScan(name=name)
     header = None
     for row_number, values in rows:
@@ -91,7 +100,7 @@ def _scan(name, rows, *, people, budget):
     header_row, header_values = header
     scan.imported = True
     scan.header_row = header_row
-    scan.columns, mapping = map_columns(header_values)
+    scan.columns, mapping = map_columns(header_values, overrides)
     if name is not None:
         scan.owner_from_sheet_name = match_owner(name, people).value
     data = []
@@ -130,19 +139,36 @@ def is_header(values) -> bool:
     return len(known) >= MIN_KNOWN_HEADERS and "email" in known
 
 
-def map_columns(values) -> tuple[list, dict]:
-    """Every header cell from the first to the last named one; the first column of a field wins."""
+def map_columns(values, overrides: dict | None = None) -> tuple[list, dict]:
+    """Every header cell from the first to the last named one; the first column of a field wins.
+
+    A column named in `overrides` takes the field given there (or none: "ignored"), and a field
+    chosen that way wins over a column whose header names the same field.
+    """
+    overrides = overrides or {}
+    for field_name in overrides.values():
+        if field_name != IGNORED and field_name not in COLUMN_FIELDS:
+            raise ValueError(f"unknown field in column_overrides: {field_name!r}")
     named = [index for index, value in enumerate(values) if _has_value(value)]
-    columns, mapping = [], {}
-    for index in range(named[0], named[-1] + 1):
+    span = range(named[0], named[-1] + 1)
+    letters = {index: column_letter(index + 1) for index in span}
+    chosen: dict[int, str] = {}
+    for index in span:
+        name = overrides.get(letters[index], IGNORED)
+        if name != IGNORED and name not in chosen.values():
+            chosen[index] = name
+    for index in span:
+        if letters[index] in overrides or not _has_value(values[index]):
+            continue
+        name = field_for_header(values[index])
+        if name is not None and name not in chosen.values():
+            chosen[index] = name
+    columns = []
+    for index in span:
         value = values[index]
         header = _header_text(value) if _has_value(value) else None
-        name = field_for_header(value) if header is not None else None
-        if name is None or name in mapping:
-            columns.append(Column(column_letter(index + 1), header, "ignored"))
-            continue
-        mapping[name] = index
-        columns.append(Column(column_letter(index + 1), header, name))
+        columns.append(Column(letters[index], header, chosen.get(index, IGNORED)))
+    mapping = {name: index for index, name in sorted(chosen.items())}
     return columns, mapping
 
 

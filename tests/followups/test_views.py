@@ -202,7 +202,10 @@ def test_calendar_feed_lists_open_follow_ups_behind_a_resettable_secret(client, 
     make_follow_up(org.bob_contact, plan="bob's plan")
     client.force_login(org.alice)
     client.get(reverse("followups:calendar_settings"))
+    assert not CalendarFeed.objects.filter(user=org.alice).exists()  # looking makes nothing
+    client.post(reverse("followups:calendar_reset"))
     token = CalendarFeed.objects.get(user=org.alice).token
+    assert token in client.get(reverse("followups:calendar_settings")).content.decode()
     client.logout()
     response = client.get(reverse("followups:calendar_feed", args=[token]))
     assert response.status_code == 200

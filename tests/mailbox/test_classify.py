@@ -9,12 +9,13 @@ import os
 import random
 import time
 from email.message import EmailMessage
-from mailbox import classify
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+
+from mailbox import classify
 
 
 def _fixtures_dir() -> Path:

@@ -1,9 +1,10 @@
 """Classify .eml files: hard bounce, soft bounce, auto-reply, human reply or other."""
 
 import json
-from mailbox.classify import classify_message
 
 from django.core.management.base import BaseCommand, CommandError
+
+from mailbox.classify import classify_message
 
 
 class Command(BaseCommand):
