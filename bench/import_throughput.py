@@ -23,7 +23,12 @@ import tracemalloc
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-FIXTURES = Path(os.environ.get("LEGACY_FIXTURES_DIR", "/work/shared/fixtures/legacy"))
+FIXTURES = Path(
+    os.environ.get(
+        "LEGACY_FIXTURES_DIR",
+        Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "legacy",
+    )
+)
 TARGET_SECONDS = 5  # "a few seconds" for the 5,000-row workbook
 
 

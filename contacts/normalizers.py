@@ -1,6 +1,6 @@
 """Turn messy spreadsheet and form cell values into the CRM's standard values.
 
-The rules are those of the legacy import fixtures README (/work/shared/fixtures/
+The rules are those of the legacy import fixtures README (shared/fixtures/
 legacy/README.md, "Import rules"). Every function here is pure: it takes one
 cell value (text, number, date or None, as a spreadsheet reader returns it) and
 returns the CRM value. Values that cannot be used come back empty together with

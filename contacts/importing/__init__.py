@@ -2,7 +2,7 @@
 
 Entry point: `import_contacts(path_or_file, filename=..., default_owner=..., dry_run=...,
 actor=..., progress=...) -> ImportResult` (see engine.py). The rules are those of
-/work/shared/fixtures/legacy/README.md ("Import rules").
+shared/fixtures/legacy/README.md ("Import rules").
 """
 
 from .engine import ImportResult, import_contacts

@@ -2,8 +2,6 @@
 polled by htmx until the job is done, the result."""
 
 import io
-import os
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -11,10 +9,11 @@ from playwright.sync_api import expect
 
 from contacts import tasks
 from contacts.models import Contact, ImportJob
+from tests.fixture_paths import LEGACY_FIXTURES
 
 pytestmark = pytest.mark.browser
 
-FIXTURES = Path(os.environ.get("LEGACY_FIXTURES_DIR", "/work/shared/fixtures/legacy"))
+FIXTURES = LEGACY_FIXTURES
 CANTON = "canton_fair_2024_leads_gbk.csv"
 
 

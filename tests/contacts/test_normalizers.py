@@ -48,8 +48,9 @@ from contacts.normalizers import (
     normalize_text,
     owner_key,
 )
+from tests.fixture_paths import LEGACY_FIXTURES  # noqa: E402
 
-FIXTURES = Path(os.environ.get("LEGACY_FIXTURES_DIR", "/work/shared/fixtures/legacy"))
+FIXTURES = LEGACY_FIXTURES
 EXPECTED_FILES = sorted(FIXTURES.glob("*.expected.json"))
 SALESPEOPLE = (
     json.loads((FIXTURES / "salespeople.json").read_text("utf-8")) if FIXTURES.is_dir() else []

@@ -4,16 +4,16 @@ import datetime
 import hashlib
 import io
 import json
-import os
 import zoneinfo
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-FIXTURES = Path(os.environ.get("LEGACY_FIXTURES_DIR", "/work/shared/fixtures/legacy"))
+from tests.fixture_paths import LEGACY_FIXTURES
+
+FIXTURES = LEGACY_FIXTURES
 EXPECTED_FILES = sorted(FIXTURES.glob("*.expected.json"))
 CONTACT_FIELDS = (
     "name",

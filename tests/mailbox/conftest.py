@@ -35,7 +35,6 @@ def fixtures_dir():
     candidates = [FIXTURES] if FIXTURES else []
     candidates += [
         BASE_DIR.parent / "shared" / "fixtures" / "mail",
-        Path("/work/shared/fixtures/mail"),
     ]
     for candidate in candidates:
         if candidate and (candidate / "manifest.csv").exists():

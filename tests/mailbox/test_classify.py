@@ -23,7 +23,6 @@ def _fixtures_dir() -> Path:
     candidates = [Path(os.environ["MAIL_FIXTURES"])] if os.environ.get("MAIL_FIXTURES") else []
     candidates += [
         Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "mail",
-        Path("/work/shared/fixtures/mail"),
     ]
     for candidate in candidates:
         if (candidate / "manifest.csv").is_file():
