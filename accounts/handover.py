@@ -179,38 +179,44 @@ def run_handover(
     return handover
 
 
+@dataclasses.dataclass
+class ReassignResult:
+    moved: list  # ids now owned by the target
+    skipped: list  # ids outside the actor's scope (forged, gone, or in the pool): untouched
+
+
 @transaction.atomic
-def reassign_contacts(*, actor, contact_ids, target, ip_address=None) -> int:
-    """Give the chosen contacts to `target`; all or nothing when any lies outside the bounds."""
+def reassign_contacts(*, actor, contact_ids, target, ip_address=None) -> ReassignResult:
+    """Give the chosen contacts to `target`.
+
+    Ids outside what the actor may edit are skipped and reported; a target outside the
+    actor's teams refuses the whole request (nothing moves).
+    """
     contact_ids = sorted(set(contact_ids))
     contacts = list(
-        Contact.objects.select_for_update(of=("self",))
+        Contact.objects.editable_by(actor)
+        .select_for_update(of=("self",))
         .filter(pk__in=contact_ids)
         .select_related("owner")
         .order_by("pk")
     )
-    visible = set(
-        Contact.objects.editable_by(actor).filter(pk__in=contact_ids).values_list("pk", flat=True)
-    )
-    if len(contacts) != len(contact_ids) or visible != set(contact_ids):
-        raise PermissionDenied(
-            _("Some of these customers are not yours to move; nothing was moved.")
-        )
     check_may_move(actor, sources=[c.owner for c in contacts], targets=[target])
+    in_scope = {c.pk for c in contacts}
     moved = [c.pk for c in contacts if c.owner_id != target.pk]
     Contact.objects.filter(pk__in=moved).update(owner=target, updated_at=timezone.now())
     FollowUp.objects.filter(contact_id__in=moved, status=FollowUpStatus.OPEN).update(
         assignee=target
     )
+    skipped = [pk for pk in contact_ids if pk not in in_scope]
     record_audit(
         actor=actor,
         action="reassign",
         object_type="contact",
         ids=moved,
         ip_address=ip_address,
-        detail={"to": target.pk},
+        detail={"to": target.pk, "skipped": len(skipped)},
     )
-    return len(moved)
+    return ReassignResult(moved=moved, skipped=skipped)
 
 
 def team_workload(actor):

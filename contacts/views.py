@@ -183,7 +183,7 @@ def bulk_reassign(request):
         messages.error(request, _("Choose customers and a member of your team to move them to."))
         return redirect(back)
     try:
-        moved = reassign_contacts(
+        result = reassign_contacts(
             actor=request.user,
             contact_ids=ids,
             target=target,
@@ -194,8 +194,15 @@ def bulk_reassign(request):
         return redirect(back)
     messages.success(
         request,
-        _("%(count)s customers moved to %(name)s.") % {"count": moved, "name": target.display_name},
+        _("%(count)s customers moved to %(name)s.")
+        % {"count": len(result.moved), "name": target.display_name},
     )
+    if result.skipped:
+        messages.warning(
+            request,
+            _("%(count)s of the chosen customers are not yours to move and were left as they are.")
+            % {"count": len(result.skipped)},
+        )
     return redirect(back)
 
 

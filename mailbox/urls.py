@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import compose, views
 
 app_name = "mailbox"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("unmatched/<int:pk>/attach/", views.attach, name="attach"),
     path("unmatched/<int:pk>/create-contact/", views.create_contact, name="create_contact"),
     path("unmatched/<int:pk>/dismiss/", views.dismiss, name="dismiss"),
+    path("contacts/<int:contact_pk>/send/", compose.send_one_off, name="send_one_off"),
 ]

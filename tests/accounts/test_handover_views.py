@@ -103,11 +103,16 @@ def test_bulk_reassign_bounds(client, org):
         == 404
     )
     client.force_login(org.manager_north)
-    client.post(
-        url, {"selected": [org.alice_contact.pk, org.carol_contact.pk], "target": org.bob.pk}
-    )
     client.post(url, {"selected": [org.alice_contact.pk], "target": org.carol.pk})
     client.post(url, {"selected": ["x"], "target": "y"})
     assert Contact.objects.get(pk=org.alice_contact.pk).owner == org.alice
-    assert Contact.objects.get(pk=org.carol_contact.pk).owner == org.carol
     assert not AuditEntry.objects.exists()
+    # A forged id among real ones: the in-scope row moves, the forged one is reported.
+    response = client.post(
+        url,
+        {"selected": [org.alice_contact.pk, org.carol_contact.pk], "target": org.bob.pk},
+        follow=True,
+    )
+    assert Contact.objects.get(pk=org.alice_contact.pk).owner == org.bob
+    assert Contact.objects.get(pk=org.carol_contact.pk).owner == org.carol
+    assert "1 of the chosen customers are not yours to move" in response.content.decode()
