@@ -290,3 +290,25 @@ def test_scope_of_new_urls(client, org):
     for name in ("my_day", "notifications", "calendar_settings"):
         client.logout()
         assert client.get(reverse(f"followups:{name}")).status_code == 302
+
+
+def test_my_day_shows_the_customers_own_clock(client, org):
+    """The customer's time is their wall clock, not converted back to the user's zone."""
+    import zoneinfo
+
+    org.alice.time_zone = "Asia/Shanghai"
+    org.alice.save()
+    contact = org.alice_contact  # country US → America/New_York
+    make_follow_up(contact)
+    client.force_login(org.alice)
+    before = timezone.now()
+    page = client.get(reverse("followups:my_day")).content.decode()
+    after = timezone.now()
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    shown = {t.astimezone(new_york).strftime("%H:%M") for t in (before, after)}
+    assert any(
+        f"Customer&#x27;s time: {hhmm}" in page or f"Customer's time: {hhmm}" in page
+        for hhmm in shown
+    )
+    detail = client.get(contact.get_absolute_url()).content.decode()
+    assert any(t.astimezone(new_york).strftime("%Y-%m-%d %H:%M") in detail for t in (before, after))
