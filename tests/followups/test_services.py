@@ -144,3 +144,13 @@ def test_snooze_options_in_the_assignees_zone(option, expected_local):
     follow_up.refresh_from_db()
     local = follow_up.due_at.astimezone(services.user_zone(owner)).replace(tzinfo=None)
     assert local == expected_local
+
+
+def test_the_list_shows_the_next_follow_up(client):
+    contact = ContactFactory()
+    due = datetime.datetime(2026, 6, 2, 1, 0, tzinfo=UTC)
+    services.plan_follow_up(contact=contact, plan="x", due_at=due, created_by=contact.owner)
+    client.force_login(contact.owner)
+    page = client.get("/contacts/").content.decode()
+    local = timezone.localtime(due, services.user_zone(contact.owner))
+    assert f'<td class="next-follow-up">{local:%Y-%m-%d %H:%M}</td>' in page
