@@ -59,16 +59,9 @@ def say(*parts):
 
 
 def recreate_database():
-    import psycopg
+    from benchdb import recreate_database as recreate
 
-    with psycopg.connect(f"{ARGS.pg.replace('postgres://', 'postgresql://', 1)}/postgres") as conn:
-        conn.autocommit = True
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-            [ARGS.database],
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{ARGS.database}"')
-        conn.execute(f'CREATE DATABASE "{ARGS.database}"')
+    recreate(ARGS.pg, ARGS.database)
 
 
 def fill_crm(count):
