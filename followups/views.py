@@ -252,11 +252,20 @@ def team_day(request):
 
 @login_required
 def notifications(request):
-    items = (
+    items = list(
         Notification.objects.filter(user=request.user)
         .select_related("follow_up__contact", "contact")
         .order_by("-created_at", "-id")[:100]
     )
+    # A customer handed over or released since stays behind its scope: no name, no link.
+    mentioned = {n.follow_up.contact_id if n.follow_up_id else n.contact_id for n in items}
+    visible = set(
+        Contact.objects.visible_to(request.user)
+        .filter(pk__in=mentioned - {None})
+        .values_list("pk", flat=True)
+    )
+    for n in items:
+        n.contact_visible = (n.follow_up.contact_id if n.follow_up_id else n.contact_id) in visible
     return render(request, "followups/notifications.html", {"items": items})
 
 

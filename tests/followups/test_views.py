@@ -312,3 +312,16 @@ def test_my_day_shows_the_customers_own_clock(client, org):
     )
     detail = client.get(contact.get_absolute_url()).content.decode()
     assert any(t.astimezone(new_york).strftime("%Y-%m-%d %H:%M") in detail for t in (before, after))
+
+
+def test_notifications_hide_customers_handed_over_since(client, org):
+    from accounts.handover import reassign_contacts
+
+    make_follow_up(org.alice_contact, plan="Chase the deposit")
+    reminders.issue_due_reminders()
+    client.force_login(org.alice)
+    assert "Chase the deposit" in client.get(reverse("followups:notifications")).content.decode()
+    reassign_contacts(actor=org.manager_north, contact_ids=[org.alice_contact.pk], target=org.bob)
+    page = client.get(reverse("followups:notifications")).content.decode()
+    assert "Chase the deposit" not in page
+    assert org.alice_contact.get_absolute_url() not in page
