@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.models import Team
 from accounts.services import record_audit
 from followups.models import FollowUp, FollowUpStatus, Notification
 
@@ -66,11 +67,12 @@ def warn_before_release(*, now, policy):
     )
 
     def apply(ids):
-        contacts = Contact.objects.filter(pk__in=ids).select_related("owner", "owner__team")
+        contacts = Contact.objects.filter(pk__in=ids).select_related("owner")
+        managers = _active_managers_by_team({c.owner.team_id for c in contacts if c.owner})
         notes = []
         for contact in contacts:
             release_on = contact.dormant_since + datetime.timedelta(days=policy.release_after_days)
-            for user in _owner_and_managers(contact.owner):
+            for user in _owner_and_managers(contact.owner, managers):
                 with translation.override(user.language):
                     text = _(
                         "Dormant customer %(name)s goes to the public pool on %(date)s "
@@ -83,13 +85,17 @@ def warn_before_release(*, now, policy):
     return _in_batches(due, apply)
 
 
-def _owner_and_managers(owner):
+def _active_managers_by_team(team_ids):
+    """team id → its active managers, in one query for the whole batch."""
+    teams = Team.objects.filter(pk__in=team_ids - {None}).prefetch_related("managers")
+    return {t.pk: [m for m in t.managers.all() if m.is_active] for t in teams}
+
+
+def _owner_and_managers(owner, managers_by_team):
     if owner is None:
         return []
-    people = [owner]
-    if owner.team_id:
-        people += [m for m in owner.team.managers.filter(is_active=True) if m.pk != owner.pk]
-    return people
+    managers = managers_by_team.get(owner.team_id, [])
+    return [owner, *(m for m in managers if m.pk != owner.pk)]
 
 
 def release_to_pool(*, now, policy):
