@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.utils.translation import gettext
+from python_calamine import CalamineError
 
 from contacts.normalizers import field_for_header
 
+from .fast_xlsx import calamine_rows, fits_calamine, open_calamine
 from .safety import (
     ImportFileError,
     RowBudget,
@@ -120,19 +122,30 @@ def parse_range(ref: str):
 
 
 def read_xlsx(stream, *, budget: RowBudget) -> Iterator[SheetRows]:
-    """Our expat reader (xlsx.py): openpyxl's read-only mode is ten times slower."""
+    """python-calamine for the sheets it can be trusted with (fast_xlsx.py), our streaming
+    expat reader (xlsx.py) for the others; openpyxl's read-only mode is ten times slower."""
     workbook = open_workbook(stream)
+    row_limit = budget.limits.max_rows + HEADER_SEARCH_ROWS
+    calamine = None
     for sheet in workbook.sheets:
         declared = workbook.declared_rows(sheet)
-        if declared is not None and declared > budget.limits.max_rows + HEADER_SEARCH_ROWS:
+        if declared is not None and declared > row_limit:
             raise too_many_rows(budget.limits.max_rows)  # before a single row is parsed
-        ranges = [r for r in map(parse_range, workbook.merged_ranges(sheet)) if r]
-        yield SheetRows(sheet.name, _xlsx_rows(workbook, sheet, ranges, budget))
+        if fits_calamine(workbook, sheet, max_row=row_limit):
+            calamine = calamine or open_calamine(stream)
+            try:
+                rows, ranges = calamine_rows(calamine, sheet.name)
+            except CalamineError as error:
+                raise unreadable_file() from error
+        else:
+            rows = workbook.rows(sheet, max_columns=budget.limits.max_columns)
+            ranges = [r for r in map(parse_range, workbook.merged_ranges(sheet)) if r]
+        yield SheetRows(sheet.name, _merged(rows, ranges, budget))
 
 
-def _xlsx_rows(workbook, sheet, ranges, budget: RowBudget):
+def _merged(rows, ranges, budget: RowBudget):
     filler = MergeFiller(ranges, max_columns=budget.limits.max_columns)
-    for row_number, values in workbook.rows(sheet, max_columns=budget.limits.max_columns):
+    for row_number, values in rows:
         yield row_number, filler.fill(row_number, values)
 
 

@@ -17,6 +17,7 @@ import xml.parsers.expat
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from defusedxml import (
     DefusedXmlException,
@@ -56,15 +57,27 @@ class XlsxWorkbook:
             kind, target = relations.get(relation_id, ("", ""))
             if kind.endswith("/worksheet") and target in self.names:
                 self.sheets.append(WorksheetPart(name, target))
-        self.shared_strings = []
-        self.date_styles: set[int] = set()
+        self.shared_strings_path = self.styles_path = None
         for kind, target in relations.values():
             if target not in self.names:
                 continue
             if kind.endswith("/sharedStrings"):
-                self.shared_strings = _parse(self._open(target), _SharedStringsHandler()).strings
+                self.shared_strings_path = target
             elif kind.endswith("/styles"):
-                self.date_styles = _parse(self._open(target), _StylesHandler()).date_styles()
+                self.styles_path = target
+
+    # Parsed on first use: a sheet read by calamine (fast_xlsx.py) never needs them.
+    @cached_property
+    def shared_strings(self) -> list[str]:
+        if self.shared_strings_path is None:
+            return []
+        return _parse(self._open(self.shared_strings_path), _SharedStringsHandler()).strings
+
+    @cached_property
+    def date_styles(self) -> set[int]:
+        if self.styles_path is None:
+            return set()
+        return _parse(self._open(self.styles_path), _StylesHandler()).date_styles()
 
     def rows(self, sheet: WorksheetPart, *, max_columns: int) -> Iterator[tuple[int, tuple]]:
         """(row number, values from column A) for every row up to the last one present."""
