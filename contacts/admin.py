@@ -2,9 +2,11 @@
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.http import HttpResponseRedirect
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from . import export_jobs
 from .exporting import ExportError, export_contacts
 from .models import Company, Contact, PoolPolicy, Tag
 from .querysets import owners_visible_to
@@ -56,16 +58,21 @@ class ContactAdmin(ScopedAdminMixin, admin.ModelAdmin):
         from .views import export_response
 
         scoped = Contact.objects.visible_to(request.user).filter(pk__in=queryset.values("pk"))
+        export = {
+            "user": request.user,
+            "queryset": scoped.order_by("-created_at", "-id"),
+            "fmt": fmt,
+            "language": get_language() or "",
+            "filter_query": request.GET.urlencode(),
+            "source": "admin",
+            "ip_address": request.META.get("REMOTE_ADDR"),
+        }
         try:
-            filename, content_type, content = export_contacts(
-                user=request.user,
-                queryset=scoped.order_by("-created_at", "-id"),
-                fmt=fmt,
-                language=get_language() or "",
-                filter_query=request.GET.urlencode(),
-                source="admin",
-                ip_address=request.META.get("REMOTE_ADDR"),
-            )
+            if export_jobs.is_large(user=request.user, queryset=scoped):
+                # Too many for one request: the job page shows progress and the download.
+                job = export_jobs.start_export_job(**export)
+                return HttpResponseRedirect(job.get_absolute_url())
+            filename, content_type, content = export_contacts(**export)
         except ExportError as error:
             self.message_user(request, error.message, level=messages.ERROR)
             return None

@@ -5,6 +5,8 @@ Entry point: `export_contacts(user=..., queryset=..., fmt=..., language=...)` ->
 (filename, content_type, content). The contacts are always re-scoped by
 `Contact.objects.visible_to(user)`, whatever queryset the caller passes, and every export writes
 one audit entry (who, filter, how many, which format) before any data leaves the server.
+Its three steps — `exported_ids`, `export_content`, `audit_export` — are also used one by one by
+the background export (export_jobs.py): ids and audit at request time, the file in the worker.
 
 Safety (README "Hostile content"): in .csv and .xlsx a text starting with = + - @, a tab or a
 carriage return gets a leading apostrophe (`neutralize_formula`, the one place for the rule);
@@ -25,11 +27,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import tempfile
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Q
@@ -116,13 +120,32 @@ def export_contacts(
     filter_query: str = "",
     source: str = "list",
     ip_address: str | None = None,
+    progress=None,
 ):
     """Export the contacts of `queryset` that `user` may see, in its order; audited.
 
     Returns (filename, content_type, content) where content is an iterable of bytes to stream.
     Raises ExportError (nothing exported, nothing audited) for an unknown format or an .xlsx
-    that could not hold a text.
+    that could not hold a text. `progress`: see export_content.
     """
+    ids = exported_ids(user=user, queryset=queryset, fmt=fmt)
+    # Built now for .xlsx: a refusal comes before the audit.
+    content = export_content(user=user, ids=ids, fmt=fmt, language=language, progress=progress)
+    audit_export(
+        user=user,
+        ids=ids,
+        fmt=fmt,
+        filter_query=filter_query,
+        source=source,
+        ip_address=ip_address,
+    )
+    return export_filename(fmt), CONTENT_TYPES[fmt], content
+
+
+def exported_ids(*, user, queryset, fmt: str) -> list[int]:
+    """The ids an export of `queryset` covers: within visible_to(user), in the queryset's order
+    (newest first when it has none). Refuses an unknown format and an .xlsx whose texts would
+    not fit before anything is read."""
     if fmt not in FORMATS:
         raise ExportError(
             "unknown_format",
@@ -133,24 +156,57 @@ def export_contacts(
         scoped = scoped.order_by("-created_at", "-id")
     if fmt == "xlsx":
         check_fits_excel(scoped)
-    ids = list(scoped.values_list("pk", flat=True))
+    return list(scoped.values_list("pk", flat=True))
+
+
+def export_content(
+    *, user, ids: list[int], fmt: str, language: str, progress=None
+) -> Iterator[bytes]:
+    """The file of the contacts `ids` (in that order) still visible to `user`, as bytes.
+
+    `progress(done)` is called every CHUNK contacts and once at the end with the number written.
+    """
     records = contact_records(user, ids)
+    if progress is not None:
+        records = _counted(records, progress)
     if fmt == "xlsx":
-        content = xlsx_content(records, language)  # built now: a refusal comes before the audit
-    elif fmt == "csv":
-        content = csv_content(records, language)
-    else:
-        content = json_content(records)
-    record_audit(
+        return xlsx_content(records, language)
+    if fmt == "csv":
+        return csv_content(records, language)
+    return json_content(records)
+
+
+def audit_export(*, user, ids, fmt, filter_query="", source="list", ip_address=None, **extra):
+    """The one audit entry of an export: who, which contacts, how many, filter and format."""
+    return record_audit(
         actor=user,
         action="export",
         object_type="contact",
         ids=ids,
-        detail={"format": fmt, "filter": filter_query, "count": len(ids), "source": source},
+        detail={
+            "format": fmt,
+            "filter": filter_query,
+            "count": len(ids),
+            "source": source,
+            **extra,
+        },
         ip_address=ip_address,
     )
+
+
+def export_filename(fmt: str) -> str:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    return f"contacts-{stamp}.{fmt}", CONTENT_TYPES[fmt], content
+    return f"contacts-{stamp}.{fmt}"
+
+
+def _counted(records: Iterable[dict], progress) -> Iterator[dict]:
+    done = 0
+    for record in records:
+        yield record
+        done += 1
+        if done % CHUNK == 0:
+            progress(done)
+    progress(done)
 
 
 # --------------------------------------------------------------------------
@@ -292,10 +348,26 @@ def excel_length(text: str) -> int:
 
 
 def check_fits_excel(queryset) -> None:
-    """Refuse an .xlsx export before it starts when a long text would not fit in a cell.
+    """Refuse an .xlsx export before it starts when a long text would not fit in a cell."""
+    too_long = count_too_long_for_excel(queryset)
+    if too_long:
+        raise too_long_error(too_long)
 
-    Only contacts with a long text (over half the limit in code points) are looked at closely.
-    """
+
+def check_ids_fit_excel(user, ids: list[int]) -> None:
+    """check_fits_excel for a list of ids (those still visible to `user`), CHUNK at a time."""
+    visible = Contact.objects.visible_to(user)
+    too_long = sum(
+        count_too_long_for_excel(visible.filter(pk__in=ids[start : start + CHUNK]))
+        for start in range(0, len(ids), CHUNK)
+    )
+    if too_long:
+        raise too_long_error(too_long)
+
+
+def count_too_long_for_excel(queryset) -> int:
+    """Contacts with a text an Excel cell cannot hold. Only those with a long text (over half
+    the limit in code points) are looked at closely."""
     half = EXCEL_MAX_CELL // 2
     long_texts = Q()
     for column in LONG_TEXT_COLUMNS:
@@ -305,13 +377,11 @@ def check_fits_excel(queryset) -> None:
         .annotate(**{f"{column}_length": Length(column) for column in LONG_TEXT_COLUMNS})
         .filter(long_texts)
     )
-    too_long = sum(
+    return sum(
         1
         for row in candidates.values_list(*LONG_TEXT_COLUMNS)
         if any(_too_long_for_excel(neutralize_formula(text)) for text in row)
     )
-    if too_long:
-        raise too_long_error(too_long)
 
 
 def too_long_error(count: int) -> ExportError:
@@ -399,3 +469,38 @@ def _column_letter(index: int) -> str:
     from openpyxl.utils import get_column_letter
 
     return get_column_letter(index + 1)
+
+
+# --------------------------------------------------------------------------
+# Files: written whole or not at all
+# --------------------------------------------------------------------------
+
+
+def write_file_atomically(content: Iterable[bytes], path, *, handle=None) -> int:
+    """Write `content` to `path` through a temporary file in the same folder, renamed into
+    place once complete: a reader never sees half a file, a failure leaves none. Returns the
+    number of bytes written. `handle` is an already opened temporary file (see
+    open_temporary_beside) when the caller wanted to know early that the folder is writable."""
+    path = Path(path)
+    handle = handle or open_temporary_beside(path)
+    size = 0
+    try:
+        with handle:
+            for block in content:
+                handle.write(block)
+                size += len(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return size
+
+
+def open_temporary_beside(path):
+    """A new private temporary file next to `path` (raises OSError when it cannot be made)."""
+    path = Path(path)
+    return tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by write_file_atomically
+        dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
+    )

@@ -396,3 +396,56 @@ class ImportedContact(models.Model):
 
     def __str__(self):
         return f"{self.job_id}:{self.contact_id}"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+class ExportJob(models.Model):
+    """An export too large to stream in one request: made by a worker, downloaded later.
+
+    The contacts are frozen at request time (`contact_ids`, in the order the user saw them) and
+    re-scoped by visible_to(requested_by) when the worker runs. The file lives in the private
+    CONTACT_EXPORT_DIR under a random name and only its requester may download it.
+    """
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    format = models.CharField(_("format"), max_length=4)
+    language = models.CharField(_("language"), max_length=10)
+    filter_query = models.TextField(_("filter"), blank=True)
+    source = models.CharField(_("source"), max_length=20, blank=True)
+    contact_ids = models.JSONField(_("contacts"), default=list, blank=True, editable=False)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    total_rows = models.PositiveIntegerField(_("contacts requested"), default=0)
+    done_rows = models.PositiveIntegerField(_("contacts written so far"), default=0)
+    row_count = models.PositiveIntegerField(_("contacts exported"), default=0)
+    file_name = models.CharField(_("stored file"), max_length=64, blank=True, editable=False)
+    download_name = models.CharField(_("file name"), max_length=100, blank=True)
+    file_size = models.PositiveBigIntegerField(_("file size"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+
+    def __str__(self):
+        return f"{self.download_name or self.format} ({self.status})"
+
+    def get_absolute_url(self):
+        return reverse("contacts:export_job", args=[self.pk])

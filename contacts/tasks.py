@@ -18,6 +18,22 @@ def run_import(job_id):
     return run_import_job(job_id)
 
 
+@shared_task(acks_late=True)
+def run_export(job_id):
+    """Write a large export's file for its requester; see contacts.export_jobs."""
+    from .export_jobs import run_export_job
+
+    return run_export_job(job_id)
+
+
+@shared_task(acks_late=True, expires=60 * 60)
+def remove_expired_exports():
+    """Hourly: export files older than the retention period are deleted."""
+    from .export_jobs import remove_expired_exports
+
+    return remove_expired_exports()
+
+
 @shared_task(acks_late=True, expires=6 * 60 * 60)
 def check_email_addresses(limit=None):
     """Daily: check the addresses due (never checked, or not for 30 days), batch by batch."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import cleaning_views, imports_views, pool_views, views
+from . import cleaning_views, export_views, imports_views, pool_views, views
 
 app_name = "contacts"
 
@@ -9,6 +9,10 @@ urlpatterns = [
     path("new/", views.contact_create, name="contact_create"),
     path("bulk/reassign/", views.bulk_reassign, name="bulk_reassign"),
     path("export/", views.export_contacts_view, name="export"),
+    path("exports/", export_views.export_job_list, name="export_jobs"),
+    path("exports/<int:pk>/", export_views.export_job, name="export_job"),
+    path("exports/<int:pk>/progress/", export_views.export_job_progress, name="export_progress"),
+    path("exports/<int:pk>/download/", export_views.export_job_download, name="export_download"),
     path("pool/", pool_views.pool_list, name="pool"),
     path("pool/<int:pk>/claim/", pool_views.claim, name="claim"),
     path("pool/assign/", pool_views.assign, name="pool_assign"),

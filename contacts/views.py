@@ -18,6 +18,7 @@ from accounts.handover import members_managed_by, reassign_contacts
 from accounts.services import ACTION_LABELS, history_of
 from followups.story import story_context
 
+from . import export_jobs
 from .exporting import ExportError, export_contacts
 from .filters import ContactFilter
 from .forms import ContactForm
@@ -211,7 +212,8 @@ def bulk_reassign(request):
 def export_contacts_view(request):
     """Download what the list shows (GET: its filters) or the bulk form's selection (POST).
 
-    Scoping and the audit entry are export_contacts' job; this only reads the request.
+    Scoping and the audit entry are export_contacts' job; this only reads the request. Above
+    CONTACT_EXPORT_SYNC_LIMIT contacts the export becomes a background job (export_jobs).
     """
     visible = Contact.objects.visible_to(request.user)
     if request.method == "POST":
@@ -236,16 +238,20 @@ def export_contacts_view(request):
         else:
             queryset = queryset.order_by("-created_at", "-id")
         source = "all_matching" if request.method == "POST" else "list"
+    export = {
+        "user": request.user,
+        "queryset": queryset,
+        "fmt": fmt,
+        "language": get_language() or settings.LANGUAGE_CODE,
+        "filter_query": filter_query,
+        "source": source,
+        "ip_address": request.META.get("REMOTE_ADDR"),
+    }
     try:
-        filename, content_type, content = export_contacts(
-            user=request.user,
-            queryset=queryset,
-            fmt=fmt,
-            language=get_language() or settings.LANGUAGE_CODE,
-            filter_query=filter_query,
-            source=source,
-            ip_address=request.META.get("REMOTE_ADDR"),
-        )
+        if export_jobs.is_large(user=request.user, queryset=queryset):
+            # Too many for one request: a worker writes the file; the job page shows progress.
+            return redirect(export_jobs.start_export_job(**export))
+        filename, content_type, content = export_contacts(**export)
     except ExportError as error:
         messages.error(request, error.message)
         return redirect(back)

@@ -36,6 +36,12 @@ PERIODIC_JOBS = {
         "every_seconds": 24 * 60 * 60,
         "expires": 6 * 60 * 60,
     },
+    # Export files are kept CONTACT_EXPORT_RETENTION_DAYS; hourly keeps that close to exact.
+    "export cleanup": {
+        "task": "contacts.tasks.remove_expired_exports",
+        "every_seconds": 60 * 60,
+        "expires": 55 * 60,
+    },
     "health scores": {
         "task": "contacts.tasks.refresh_contact_health",
         "every_seconds": 24 * 60 * 60,

@@ -222,6 +222,16 @@ IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=VAR_DIR / "imports")
 IMPORT_HEARTBEAT_SECONDS = 15
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=120)
 
+# --- Contact export ---
+# More contacts than this are exported by a background job: the user gets a page with progress
+# and a download link instead of waiting on one long request.
+CONTACT_EXPORT_SYNC_LIMIT = env.int("CONTACT_EXPORT_SYNC_LIMIT", default=5_000)
+# Finished export files wait here (private like IMPORT_UPLOAD_DIR: never served as media; web
+# and worker share the folder) for their requester to download them, and are removed after
+# CONTACT_EXPORT_RETENTION_DAYS by the "export cleanup" periodic job.
+CONTACT_EXPORT_DIR = env.path("CONTACT_EXPORT_DIR", default=VAR_DIR / "exports")
+CONTACT_EXPORT_RETENTION_DAYS = env.int("CONTACT_EXPORT_RETENTION_DAYS", default=7)
+
 # --- Login throttling (django-axes) ---
 # Too many failed logins for one username from one IP address lock that pair out for a while;
 # the lock expires by itself, and attempts while locked do not extend it. Counted per pair, so

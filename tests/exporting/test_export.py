@@ -641,7 +641,8 @@ def _many_contacts(owner, count):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
-def test_20000_contacts_stream_in_bounded_chunks(client, org, fmt):
+def test_20000_contacts_stream_in_bounded_chunks(client, org, fmt, settings):
+    settings.CONTACT_EXPORT_SYNC_LIMIT = 50_000  # the synchronous path (above it: a job)
     _many_contacts(org.alice, 20_000)
     client.force_login(org.alice)
     response = client.get(URL, {"format": fmt})
@@ -663,7 +664,8 @@ def test_20000_contacts_stream_in_bounded_chunks(client, org, fmt):
     assert peak < 40_000_000, f"peak {peak / 1e6:.1f} MB while streaming"
 
 
-def test_20000_contacts_as_xlsx_stream_from_disk(client, org):
+def test_20000_contacts_as_xlsx_stream_from_disk(client, org, settings):
+    settings.CONTACT_EXPORT_SYNC_LIMIT = 50_000  # the synchronous path (above it: a job)
     _many_contacts(org.alice, 20_000)
     client.force_login(org.alice)
     response = client.get(URL, {"format": "xlsx"})
