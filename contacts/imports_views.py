@@ -1,8 +1,9 @@
 """The admin's import in the browser: upload → preview (mapping can be corrected) → confirm →
 progress (a Celery job) → result with a downloadable report → undo.
 
-Thin: the work is in contacts.importing (jobs, engine, undo). Every view needs the
-`contacts.import_contacts` permission (the admin role has it) and answers 404 without it.
+Thin: the work is in contacts.importing (jobs, engine, mapping, undo). Every view needs the
+`contacts.import_contacts` permission (the admin role has it): a signed-in user without it gets
+403 and the view does not run; a job that does not exist, or is not the user's to see, is 404.
 """
 
 from functools import wraps
@@ -11,8 +12,9 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,6 +23,13 @@ from accounts.models import AuditEntry
 
 from .importing import jobs
 from .importing.labels import field_label, reason_text
+from .importing.mapping import (
+    MappingChoice,
+    check_mapping,
+    current_mapping,
+    mapping_from_post,
+    select_name,
+)
 from .importing.report_xlsx import CONTENT_TYPE, rejected_value, rejection_text, report_workbook
 from .importing.rows import FIELDS
 from .importing.safety import ImportFileError
@@ -32,16 +41,24 @@ SHOWN_ENTRIES = 500  # rejected rows / warnings listed on a page; the .xlsx repo
 
 
 def import_permission_required(view):
-    """Signed in (else the login page) and allowed to import (else 404, like a missing page)."""
+    """Signed in (else the login page) and allowed to import (else 403, before the view runs:
+    whatever the method or the job, nothing is read, stored or changed)."""
 
     @wraps(view)
     @login_required
     def wrapped(request, *args, **kwargs):
         if not request.user.has_perm(IMPORT_PERMISSION):
-            raise Http404
+            return import_forbidden(request)
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def import_forbidden(request) -> HttpResponseForbidden:
+    """The 403 page, in the user's language; it says nothing about any import."""
+    return HttpResponseForbidden(
+        render_to_string("contacts/imports/forbidden.html", request=request)
+    )
 
 
 def jobs_visible_to(user):
@@ -104,53 +121,33 @@ def import_upload(request):
 # --- preview and mapping ----------------------------------------------------------------------
 
 
-def sheet_key(sheet: dict) -> str:
-    """How column_overrides names a sheet: its name, "" for a CSV file's one sheet."""
-    return sheet["sheet"] if sheet["sheet"] is not None else ""
-
-
-def current_mapping(report: dict) -> dict:
-    return {
-        sheet_key(sheet): {column["column"]: column["field"] for column in sheet["columns"]}
-        for sheet in report.get("sheets", [])
-        if sheet.get("imported")
-    }
-
-
-def mapping_from_post(post, report: dict) -> tuple[dict | None, list]:
-    """The mapping chosen in the preview's selects, or None when none were posted."""
-    allowed = {IGNORED, *COLUMN_FIELDS}
-    mapping, errors, posted = {}, [], False
-    for index, sheet in enumerate(report.get("sheets", [])):
-        if not sheet.get("imported"):
-            continue
-        columns = {}
-        for column in sheet["columns"]:
-            value = post.get(f"map-{index}-{column['column']}")
-            if value is None:
-                value = column["field"]
-            else:
-                posted = True
-            if value not in allowed:
-                raise Http404  # not one of the select's options: a forged request
-            columns[column["column"]] = value
-        if "email" not in columns.values():
-            name = sheet["sheet"] or report.get("file", "")
-            errors.append(_("Choose the e-mail column of “%(sheet)s”.") % {"sheet": name})
-        mapping[sheet_key(sheet)] = columns
-    return (mapping if posted else None), errors
-
-
-def preview_context(job: ImportJob, errors=()) -> dict:
+def preview_context(job: ImportJob, errors=(), choice: MappingChoice | None = None) -> dict:
+    """The preview page. With `choice` (a refused correction) the selects show what was posted,
+    marked where it is wrong; without, the job's own mapping, checked again."""
     report = job.report
+    if choice is None:
+        choice = MappingChoice(mapping=None, problems=stored_mapping_problems(job))
+    problems = [
+        {**vars(problem), "id": f"import-mapping-problem-{number}"}
+        for number, problem in enumerate(choice.problems)
+    ]
     sheets = []
     for index, sheet in enumerate(report.get("sheets", [])):
-        columns = [
-            {**column, "select_name": f"map-{index}-{column['column']}"}
-            for column in sheet.get("columns", [])
-        ]
+        own = [problem for problem in problems if problem["sheet"] == index]
+        columns = []
+        for column in sheet.get("columns", []):
+            name = select_name(index, column["column"])
+            described_by = [p["id"] for p in own if column["column"] in p["columns"]]
+            columns.append(
+                {
+                    **column,
+                    "select_name": name,
+                    "selected": choice.chosen.get(name, column["field"]),
+                    "described_by": " ".join(described_by),
+                }
+            )
         reason = reason_text(sheet.get("reason"))
-        sheets.append({**sheet, "columns": columns, "reason_text": reason})
+        sheets.append({**sheet, "columns": columns, "reason_text": reason, "problems": own})
     mapped = {column["field"] for sheet in sheets for column in sheet["columns"]} - {IGNORED}
     planned = report.get("preview", [])
     if any(row["values"].get("other_emails") for row in planned):
@@ -175,6 +172,8 @@ def preview_context(job: ImportJob, errors=()) -> dict:
         "preview_fields": [field_label(name) for name in fields],
         "preview_rows": rows,
         "errors": list(errors),
+        "mapping_refused": bool(problems),
+        "mapping_problems": [problem for problem in problems if problem["sheet"] is None],
         "earlier": jobs.earlier_imports(job).order_by("-created_at")[:3],
         **entries_context(report, limit=20),
     }
@@ -218,16 +217,28 @@ def import_preview(request, pk):
         return redirect("contacts:import_result", pk=job.pk)
     errors = []
     if request.method == "POST":
-        mapping, errors = mapping_from_post(request.POST, job.report)
-        if mapping is not None and not errors:
+        choice = mapping_from_post(request.POST, job.report)
+        if choice.problems:
+            return render_preview(request, job, choice=choice)
+        if choice.mapping is not None:
             try:
-                jobs.correct_mapping(job, mapping)
+                jobs.correct_mapping(job, choice.mapping)
             except ImportFileError as error:
                 errors = [error.message]
             else:
                 messages.success(request, _("The preview shows the corrected column mapping."))
                 return redirect("contacts:import_preview", pk=job.pk)
-    return render(request, "contacts/imports/preview.html", preview_context(job, errors))
+    return render_preview(request, job, errors)
+
+
+def render_preview(request, job: ImportJob, errors=(), choice: MappingChoice | None = None):
+    """The preview with what was wrong (200, as for a form); the job was not changed."""
+    return render(request, "contacts/imports/preview.html", preview_context(job, errors, choice))
+
+
+def stored_mapping_problems(job: ImportJob) -> list:
+    """What is wrong with the mapping a job would be imported with (normally nothing)."""
+    return check_mapping(job.column_overrides or {}, job.report)
 
 
 @import_permission_required
@@ -236,21 +247,22 @@ def import_confirm(request, pk):
     job = job_for(request, pk)
     if not jobs.is_preview(job):
         return redirect("contacts:import_result", pk=job.pk)
-    mapping, errors = mapping_from_post(request.POST, job.report)
-    if errors:
-        return render(request, "contacts/imports/preview.html", preview_context(job, errors))
-    if mapping is not None and mapping != current_mapping(job.report):
+    choice = mapping_from_post(request.POST, job.report)
+    if choice.problems:
+        return render_preview(request, job, choice=choice)
+    if choice.mapping is not None and choice.mapping != current_mapping(job.report):
         # Never import what was not previewed: show the new mapping's preview first.
         try:
-            jobs.correct_mapping(job, mapping)
+            jobs.correct_mapping(job, choice.mapping)
         except ImportFileError as error:
-            return render(
-                request, "contacts/imports/preview.html", preview_context(job, [error.message])
-            )
+            return render_preview(request, job, [error.message])
         messages.warning(
             request, _("The column mapping changed: check the new preview, then confirm again.")
         )
         return redirect("contacts:import_preview", pk=job.pk)
+    if stored_mapping_problems(job):
+        # Only a nonsense mapping stored some other way gets here; it is never queued.
+        return render_preview(request, job)
     if not jobs.has_upload(job):
         messages.error(request, jobs.upload_gone_message())
         return redirect("contacts:import_upload")
