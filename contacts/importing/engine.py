@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 
 from accounts.services import record_audit
 from contacts.models import ImportJob, ImportStatus
+from crm.bulk import save_json
 
 from .plan import ImportPlan
 from .readers import read_sheets
@@ -221,15 +222,28 @@ def _finish(job: ImportJob, report: dict, *, dry_run: bool) -> None:
     job.dry_run = dry_run
     job.report = report
     job.total_rows = job.done_rows = report["totals"]["data_rows"]
-    _mark(job, status=ImportStatus.DONE, finished=True)
+    # The report of a large file runs to megabytes: written on its own, not quoted by the ORM.
+    if job.pk is None:
+        job.save()
+    save_json(ImportJob, job.pk, "report", report)
+    _mark(job, status=ImportStatus.DONE, finished=True, report_saved=True)
 
 
-def _mark(job: ImportJob, *, status, error="", finished=False) -> None:
+def _mark(job: ImportJob, *, status, error="", finished=False, report_saved=False) -> None:
     job.status = status
     job.error = error
     if finished:
         job.finished_at = timezone.now()
-    job.save()
+    if report_saved:
+        job.save(
+            update_fields=[
+                f.name
+                for f in ImportJob._meta.concrete_fields
+                if not f.primary_key and f.name != "report"
+            ]
+        )
+    else:
+        job.save()
 
 
 @contextmanager

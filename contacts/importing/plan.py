@@ -43,32 +43,19 @@ class ContactDraft:
         return bool(self.filled_fields)
 
 
+# merge_values runs once per row: the field lists are worked out once.
+_SCALAR_FIELDS = tuple(name for name in FIELDS if name != "email" and name not in LIST_FIELDS)
+
+
 def merge_values(values: dict, incoming: dict) -> tuple[list, list, dict]:
     """Merge a later row into a contact's values in place.
 
     Returns (filled_fields, conflicts, added) where added holds the new tags and other e-mails.
+    Fields come out in FIELDS order.
     """
     filled, conflicts, added = [], [], {"tags": [], "other_emails": []}
-    for name in FIELDS:
-        if name == "email" or name not in incoming:
-            continue
-        new = incoming[name]
-        if name in LIST_FIELDS:
-            current = values.get(name) or []
-            known = {_list_key(name, item) for item in current}
-            if name == "other_emails":
-                known.add(values.get("email"))
-            extra = []
-            for item in new or []:
-                key = _list_key(name, item)
-                if key not in known:
-                    known.add(key)
-                    extra.append(item)
-            if extra:
-                values[name] = [*current, *extra]
-                added[name] = extra
-                filled.append(name)
-            continue
+    for name in _SCALAR_FIELDS:
+        new = incoming.get(name)
         if new is None:
             continue
         current = values.get(name)
@@ -77,11 +64,26 @@ def merge_values(values: dict, incoming: dict) -> tuple[list, list, dict]:
             filled.append(name)
         elif current != new:
             conflicts.append({"field": name, "kept": current, "incoming": new})
+    for name in LIST_FIELDS:
+        new = incoming.get(name)
+        if not new:
+            continue
+        current = values.get(name) or []
+        lower = name == "tags"  # tags match without regard to letter case
+        known = {item.lower() for item in current} if lower else {*current, values.get("email")}
+        extra = []
+        for item in new:
+            key = item.lower() if lower else item
+            if key not in known:
+                known.add(key)
+                extra.append(item)
+        if extra:
+            values[name] = [*current, *extra]
+            added[name] = extra
+            filled.append(name)
+    if len(filled) > 1 and filled[-1] in LIST_FIELDS:
+        filled.sort(key=_FIELD_ORDER.__getitem__)
     return filled, conflicts, added
-
-
-def _list_key(name: str, item: str) -> str:
-    return item.lower() if name == "tags" else item
 
 
 class ImportPlan:

@@ -95,6 +95,13 @@ def read_contact_row(
     sheet, row, cells: dict, *, owners: OwnerLookup, sheet_owner=None
 ) -> RowOutcome:
     """Normalise the mapped cells of one row (README "Rows", "Email" and "Fields")."""
+    return owners.read(sheet, row, cells, sheet_owner=sheet_owner)
+
+
+def _read_contact_row(
+    sheet, row, cells: dict, *, owners: OwnerLookup, sheet_owner=None
+) -> RowOutcome:
+    """Normalise the mapped cells of one row (README "Rows", "Email" and "Fields")."""
     outcome = RowOutcome(sheet, row)
     raw_email = cells.get("email")
     email, others, error = n.normalize_emails(raw_email)
@@ -115,7 +122,7 @@ def read_contact_row(
 
     for name in TEXT_FIELDS:
         values[name] = n.normalize_text(cells.get(name))
-    for name, normalize in CHOICE_FIELDS.items():
+    for name, normalize in owners.choices.items():
         values[name], code = normalize(cells.get(name))
         if code:
             warn(name, code)
@@ -123,12 +130,12 @@ def read_contact_row(
     if code:
         warn("phone", code)
     for name in DATE_FIELDS:
-        date, code = n.normalize_date(cells.get(name))
+        date, code = owners.date(cells.get(name))
         values[name] = date.isoformat() if isinstance(date, datetime.date) else None
         if code:
             warn(name, code)
     values["next_follow_up"] = n.normalize_follow_up_plan(cells.get("next_follow_up"))
-    values["tags"] = _distinct_tags(n.normalize_tags(cells.get("tags")))
+    values["tags"] = _distinct_tags(owners.tags(cells.get("tags")))
     values["owner"] = _owner(cells.get("owner"), owners, sheet_owner, warn)
 
     for name, limit in max_lengths().items():
@@ -143,17 +150,52 @@ def read_contact_row(
 
 
 class OwnerLookup:
-    """match_owner with a memory: a file names the same few people thousands of times."""
+    """The row reader of one import, with a memory: a file names the same few people, countries,
+    stages, dates and tag lists thousands of times, so each distinct cell is normalised once.
+    (Phones, e-mails and LinkedIn addresses are nearly all distinct: not remembered.)"""
 
     def __init__(self, people):
         self.people = list(people)
         self.known: dict = {}
+        self.choices = {
+            name: remembered(normalize) if name != "linkedin_url" else normalize
+            for name, normalize in CHOICE_FIELDS.items()
+        }
+        self.date = remembered(n.normalize_date)
+        self.tags = remembered(lambda raw: tuple(n.normalize_tags(raw)))
 
     def match(self, raw) -> n.Normalized:
         text = n.normalize_text(raw)
         if text not in self.known:
             self.known[text] = n.match_owner(text, self.people)
         return self.known[text]
+
+    def read(self, sheet, row, cells: dict, *, sheet_owner=None) -> RowOutcome:
+        return _read_contact_row(sheet, row, cells, owners=self, sheet_owner=sheet_owner)
+
+
+REMEMBERED_VALUES = 20_000  # per normaliser and import: bounded, whatever the file holds
+
+
+def remembered(normalize):
+    """normalize(raw), computed once per distinct cell value (results must not be mutated).
+
+    Keyed by type as well: True == 1 in Python, but the cells read "TRUE" and "1"."""
+    seen: dict = {}
+
+    def lookup(raw):
+        key = (raw.__class__, raw)
+        try:
+            return seen[key]
+        except KeyError:
+            result = normalize(raw)
+            if len(seen) < REMEMBERED_VALUES:
+                seen[key] = result
+            return result
+        except TypeError:  # an unhashable value: never from a reader, but cheap to allow
+            return normalize(raw)
+
+    return lookup
 
 
 def _owner(raw, owners: OwnerLookup, sheet_owner, warn):

@@ -13,17 +13,17 @@ import json
 import zoneinfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import JSONField, Value
+from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from contacts.models import Company, Contact, ImportedContact, Tag
+from crm.bulk import BATCH_SIZE, insert_rows
 
 from .plan import ContactDraft, ExistingContact, ImportPlan
 
-BATCH_SIZE = 1000
-INSERT_BATCH = 5000  # rows per INSERT ... unnest statement
 LOOKUP_CHUNK = 5000
 
 # Report field -> Contact model field, for the plain text and choice fields.
@@ -49,12 +49,12 @@ def crm_time_zone():
     return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
-def last_contacted_at(iso_date: str | None):
+def last_contacted_at(iso_date: str | None, zone=None):
     """The import's last contact date is that day at 00:00 in the CRM's time zone."""
     if not iso_date:
         return None
     day = datetime.date.fromisoformat(iso_date)
-    return datetime.datetime.combine(day, datetime.time(0), tzinfo=crm_time_zone())
+    return datetime.datetime.combine(day, datetime.time(0), tzinfo=zone or crm_time_zone())
 
 
 STORED_COLUMNS = (
@@ -70,17 +70,16 @@ STORED_COLUMNS = (
 )
 
 
-def contact_values(row: dict, tag_names: list) -> dict:
+def contact_values(row: dict, tag_names: list, zone=None) -> dict:
     """A stored contact (a .values() row) in the report's form: what a conflict calls "kept"."""
+    zone = zone or crm_time_zone()
     values = {key: row[name] or None for key, name in SIMPLE_FIELDS.items()}
     values["email"] = row["email"]
     values["company"] = row["company__name"]
     first = row["first_contact_date"]
     values["first_contact_date"] = first.isoformat() if first else None
     last = row["last_contacted_at"]
-    values["last_contact_date"] = (
-        timezone.localtime(last, crm_time_zone()).date().isoformat() if last else None
-    )
+    values["last_contact_date"] = last.astimezone(zone).date().isoformat() if last else None
     values["tags"] = list(tag_names)
     values["owner"] = row["owner__username"]
     values["other_emails"] = list(row["other_emails"] or [])
@@ -90,6 +89,54 @@ def contact_values(row: dict, tag_names: list) -> dict:
 def load_existing(emails, *, lock: bool) -> dict[str, ExistingContact]:
     """The CRM's contacts with these e-mails (locked in id order when writing)."""
     emails = sorted(set(emails))
+    if not emails:
+        return {}
+    rows = _stored_rows(emails, lock=lock)
+    if not rows:
+        return {}
+    ids = [row["pk"] for row in rows]
+    tags: dict[int, list] = {pk: [] for pk in ids}
+    for contact_id, name in _by_contact_ids(_TAG_NAMES, ids):
+        tags[contact_id].append(name)
+    origins = {}
+    for contact_id, file_name, sheet, row in _by_contact_ids(_ORIGINS, ids):
+        origins.setdefault(contact_id, {"file": file_name, "sheet": sheet, "row": row})
+    zone = crm_time_zone()
+    return {
+        row["email_key"]: ExistingContact(
+            id=row["pk"],
+            values=contact_values(row, tags[row["pk"]], zone),
+            existing_from=origins.get(row["pk"]),
+        )
+        for row in rows
+    }
+
+
+def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
+    """STORED_COLUMNS of the contacts whose lower-cased e-mail is one of these."""
+    if not postgres_sql():
+        return _stored_rows_portable(emails, lock=lock)
+    # One array parameter instead of an IN list of thousands (which psycopg has to split
+    # and quote one by one); the contact_email_unique_ci index answers lower(email).
+    simple = ", ".join(f"c.{connection.ops.quote_name(name)}" for name in SIMPLE_FIELDS.values())
+    sql = (
+        "SELECT c.id, lower(c.email), c.email, co.name, c.first_contact_date, "  # noqa: S608
+        f"c.last_contacted_at, u.username, c.other_emails, {simple} "
+        f"FROM {Contact._meta.db_table} c "
+        f"LEFT JOIN {Company._meta.db_table} co ON co.id = c.company_id "
+        f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = c.owner_id "
+        "WHERE lower(c.email) = ANY(%s) ORDER BY c.id" + (" FOR UPDATE OF c" if lock else "")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [emails])
+        rows = [dict(zip(STORED_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        if isinstance(row["other_emails"], str):  # Django leaves jsonb as text
+            row["other_emails"] = json.loads(row["other_emails"])
+    return rows
+
+
+def _stored_rows_portable(emails: list[str], *, lock: bool) -> list[dict]:
     rows = []
     for start in range(0, len(emails), LOOKUP_CHUNK):
         queryset = (
@@ -100,29 +147,38 @@ def load_existing(emails, *, lock: bool) -> dict[str, ExistingContact]:
         if lock:
             queryset = queryset.select_for_update(of=("self",))
         rows.extend(queryset.values(*STORED_COLUMNS))
-    if not rows:
-        return {}
-    ids = [row["pk"] for row in rows]
-    tags: dict[int, list] = {pk: [] for pk in ids}
-    links = Contact.tags.through.objects.filter(contact_id__in=ids).order_by("pk")
-    for contact_id, name in links.values_list("contact_id", "tag__name"):
-        tags[contact_id].append(name)
-    origins = {}
-    provenance = (
-        ImportedContact.objects.filter(contact_id__in=ids, created=True, job__dry_run=False)
-        .order_by("pk")
-        .values_list("contact_id", "job__file_name", "sheet", "row")  # not the jobs' reports
-    )
-    for contact_id, file_name, sheet, row in provenance:
-        origins.setdefault(contact_id, {"file": file_name, "sheet": sheet, "row": row})
-    return {
-        row["email_key"]: ExistingContact(
-            id=row["pk"],
-            values=contact_values(row, tags[row["pk"]]),
-            existing_from=origins.get(row["pk"]),
-        )
-        for row in rows
-    }
+    return rows
+
+
+# Tag names and import origins of contacts, in link / provenance id order.
+_TAG_NAMES = (
+    "SELECT link.contact_id, tag.name FROM contacts_contact_tags link "
+    "JOIN contacts_tag tag ON tag.id = link.tag_id "
+    "WHERE link.contact_id = ANY(%s) ORDER BY link.id"
+)
+_ORIGINS = (  # not the jobs' reports
+    "SELECT origin.contact_id, job.file_name, origin.sheet, origin.row "
+    "FROM contacts_importedcontact origin JOIN contacts_importjob job ON job.id = origin.job_id "
+    "WHERE origin.contact_id = ANY(%s) AND origin.created AND NOT job.dry_run ORDER BY origin.id"
+)
+
+
+def _by_contact_ids(sql: str, ids: list[int]) -> list[tuple]:
+    if not postgres_sql():
+        return _by_contact_ids_portable(sql, ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids])
+        return cursor.fetchall()
+
+
+def _by_contact_ids_portable(sql: str, ids: list[int]) -> list[tuple]:
+    if sql is _TAG_NAMES:
+        links = Contact.tags.through.objects.filter(contact_id__in=ids).order_by("pk")
+        return list(links.values_list("contact_id", "tag__name"))
+    provenance = ImportedContact.objects.filter(
+        contact_id__in=ids, created=True, job__dry_run=False
+    ).order_by("pk")
+    return list(provenance.values_list("contact_id", "job__file_name", "sheet", "row"))
 
 
 def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[int]:
@@ -173,6 +229,7 @@ def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[in
 def _insert_contacts(drafts, companies, user_ids, *, actor, default_owner) -> list[int]:
     """The new contacts in file order; their ids in that order."""
     owner_default = default_owner.pk if default_owner is not None else None
+    zone = crm_time_zone()
     columns = {
         "email": [d.email for d in drafts],
         "other_emails": [d.values["other_emails"] or [] for d in drafts],
@@ -180,7 +237,9 @@ def _insert_contacts(drafts, companies, user_ids, *, actor, default_owner) -> li
             companies.get(d.values["company"]) if d.values["company"] else None for d in drafts
         ],
         "first_contact_date": [_date(d.values["first_contact_date"]) for d in drafts],
-        "last_contacted_at": [last_contacted_at(d.values["last_contact_date"]) for d in drafts],
+        "last_contacted_at": [
+            last_contacted_at(d.values["last_contact_date"], zone) for d in drafts
+        ],
         "owner": [user_ids.get(d.values["owner"]) or owner_default for d in drafts],
         "created_by": [actor.pk if getattr(actor, "pk", None) else None] * len(drafts),
     }
@@ -189,72 +248,10 @@ def _insert_contacts(drafts, companies, user_ids, *, actor, default_owner) -> li
     return insert_rows(Contact, columns, returning_ids=True)
 
 
-def insert_rows(model, columns: dict, *, returning_ids=False, on_conflict_do_nothing=False):
-    """INSERT ... SELECT FROM unnest(one array per column): a statement per 5,000 rows.
-
-    Django's bulk_create builds a model instance and prepares every field of every row; this
-    sends plain values and fills the columns not given with the model's defaults (auto_now
-    fields with the time now), so a field added to the model later is still filled.
-    """
-    count = len(next(iter(columns.values()))) if columns else 0
-    if count == 0:
-        return []
-    if not postgres_sql():
-        return _bulk_create(model, columns, returning_ids, on_conflict_do_nothing)
-    now = timezone.now()
-    fields, arrays = [], []
-    for field in model._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        if field.name in columns:
-            values = columns[field.name]
-        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            values = [now] * count
-        else:
-            values = [field.get_default()] * count
-        if isinstance(field, JSONField):
-            values = [None if v is None else json.dumps(v, cls=field.encoder) for v in values]
-        fields.append(field)
-        arrays.append(values)
-    quote = connection.ops.quote_name
-    casts = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} "
-        f"({', '.join(quote(field.column) for field in fields)}) "
-        f"SELECT * FROM unnest({casts})"
-        + (" ON CONFLICT DO NOTHING" if on_conflict_do_nothing else "")
-        + (f" RETURNING {quote(model._meta.pk.column)}" if returning_ids else "")
-    )
-    ids = []
-    with connection.cursor() as cursor:
-        for start in range(0, count, INSERT_BATCH):
-            cursor.execute(sql, [values[start : start + INSERT_BATCH] for values in arrays])
-            if returning_ids:
-                ids.extend(row[0] for row in cursor.fetchall())
-    return ids
-
-
 def postgres_sql() -> bool:
     """The single-statement inserts and lookups use PostgreSQL's arrays; the embedded SQLite
     default takes the portable (slower) ORM path."""
     return connection.vendor == "postgresql"
-
-
-def _bulk_create(model, columns: dict, returning_ids: bool, ignore_conflicts: bool):
-    """insert_rows through the ORM, for databases other than PostgreSQL."""
-    count = len(next(iter(columns.values())))
-    objects = [
-        model(**{_attname(model, name): values[index] for name, values in columns.items()})
-        for index in range(count)
-    ]
-    model._default_manager.bulk_create(
-        objects, batch_size=BATCH_SIZE, ignore_conflicts=ignore_conflicts
-    )
-    return [obj.pk for obj in objects] if returning_ids else []
-
-
-def _attname(model, name: str) -> str:
-    return model._meta.get_field(name).attname  # "company" -> "company_id": ids, not objects
 
 
 def _update_existing(drafts: list[ContactDraft], companies, user_ids) -> None:
