@@ -26,6 +26,7 @@ from accounts.services import record_audit
 from contacts.models import ImportJob, ImportStatus
 from crm.bulk import save_json
 
+from . import prepared
 from .plan import ImportPlan
 from .readers import read_sheets
 from .report import build_report, planned_contacts
@@ -62,6 +63,7 @@ def import_contacts(
     job: ImportJob | None = None,
     column_overrides: dict | None = None,
     preview_rows: int = 0,
+    prepared_rows: Path | None = None,
 ) -> ImportResult:
     """Import one .xlsx, .xls or .csv file (a path or a binary file object) into the CRM.
 
@@ -70,7 +72,9 @@ def import_contacts(
     without one, a job is created with the data, so a refused file leaves no trace.
     column_overrides corrects the column mapping per sheet: {sheet name (None or "" for a CSV
     file): {column letter: field or "ignored"}}. A dry run with preview_rows=N also returns the
-    first N contacts as they would be stored (ImportResult.preview).
+    first N contacts as they would be stored (ImportResult.preview). With prepared_rows (a
+    path), a dry run keeps its normalised rows there and a real run uses them instead of reading
+    the file again, when they were made from the same file, corrections and users (prepared.py).
     """
     limits = Limits.from_settings()
     with open_source(source, filename, limits) as (stream, name):
@@ -88,6 +92,7 @@ def import_contacts(
                 job=job,
                 column_overrides=column_overrides,
                 preview_rows=preview_rows,
+                prepared_rows=prepared_rows,
             )
         except Exception as error:
             if job is not None:
@@ -108,18 +113,28 @@ def _import(
     job,
     column_overrides=None,
     preview_rows=0,
+    prepared_rows=None,
 ):
     kind = check_file(stream, filename=name, limits=limits)
     sha256 = _sha256(stream)
     people = list(get_user_model().objects.order_by("pk"))
-    scans, outcomes = read_file(
-        stream,
-        kind,
-        people=people,
-        limits=limits,
-        progress=progress,
-        column_overrides=column_overrides,
-    )
+    key = prepared.fingerprint(sha256=sha256, column_overrides=column_overrides, people=people)
+    loaded = prepared.load(prepared_rows, key) if prepared_rows and not dry_run else None
+    if loaded is not None:
+        scans, outcomes = loaded
+        if progress is not None:
+            progress(len(outcomes), len(outcomes))
+    else:
+        scans, outcomes = read_file(
+            stream,
+            kind,
+            people=people,
+            limits=limits,
+            progress=progress,
+            column_overrides=column_overrides,
+        )
+        if prepared_rows and dry_run:
+            prepared.save(prepared_rows, key, scans, outcomes)
     emails = {outcome.email for outcome in outcomes if outcome.email}
 
     if dry_run:

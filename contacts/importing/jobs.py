@@ -33,6 +33,7 @@ from django.utils.translation import gettext
 
 from contacts.models import ImportJob, ImportStatus
 
+from . import prepared
 from .engine import import_contacts
 from .safety import EXTENSIONS, ImportFileError, file_kind_for
 
@@ -89,6 +90,13 @@ def remove_upload(job: ImportJob) -> None:
     path = upload_path(job)
     if path is not None:
         path.unlink(missing_ok=True)
+    prepared.remove(prepared_rows_path(job))
+
+
+def prepared_rows_path(job: ImportJob) -> Path | None:
+    """Where the preview keeps its normalised rows for the confirmed import (prepared.py)."""
+    path = upload_path(job)
+    return None if path is None else path.with_name(path.name + ".rows.json")
 
 
 def has_upload(job: ImportJob) -> bool:
@@ -144,6 +152,7 @@ def _dry_run(job: ImportJob) -> None:
         dry_run=True,
         column_overrides=job.column_overrides or None,
         preview_rows=PREVIEW_ROWS,
+        prepared_rows=prepared_rows_path(job),
     )
     job.sha256 = result.report["sha256"]
     job.report = {**result.report, "preview": result.preview}
@@ -250,6 +259,7 @@ def _run(job: ImportJob) -> str:
             job=job,
             column_overrides=job.column_overrides or None,
             progress=lambda done, total: set_progress(job, done, total),
+            prepared_rows=prepared_rows_path(job),
         )
     except ImportFileError as error:
         _fail(job, error.message)

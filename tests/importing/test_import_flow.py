@@ -108,7 +108,8 @@ def test_upload_keeps_the_file_privately_and_previews_without_writing(
     assert job.status == "pending" and job.dry_run and job.queued_at is None
     assert job.created_by == org.admin and job.default_owner == org.alice
     assert job.file_name == CANTON and job.total_rows == 37
-    assert stored_files(upload_dir) == [job.upload_name]
+    # The upload and the preview's normalised rows, for the confirmed import (prepared.py).
+    assert stored_files(upload_dir) == [job.upload_name, f"{job.upload_name}.rows.json"]
     assert re.fullmatch(r"[0-9a-f]{32}\.csv", job.upload_name)
     assert (upload_dir / job.upload_name).read_bytes() == (FIXTURES / CANTON).read_bytes()
     assert oct((upload_dir / job.upload_name).stat().st_mode & 0o777) == "0o600"

@@ -100,7 +100,8 @@ def test_reps_and_managers_get_403_everywhere_and_nothing_happens(
     assert not user.has_perm("contacts.import_contacts")
     client.force_login(user)
     before = everything(upload_dir)
-    assert len(before["uploads"]) == 2  # the preview's and the stale job's
+    # The preview's and the stale job's uploads, each with its prepared rows.
+    assert len(before["uploads"]) == 4
 
     with translation.override(language):
         title = translation.gettext("Forbidden")

@@ -284,7 +284,7 @@ def test_confirm_with_a_nonsense_mapping_queues_nothing(admin_client, eager, upl
     assert response.status_code == 200
     assert "Columns A, E of" in response.content.decode()
     assert job_state(job) == before and database_counts() == counts
-    assert stored_files(upload_dir) == [job.upload_name]
+    assert stored_files(upload_dir) == [job.upload_name, f"{job.upload_name}.rows.json"]
 
 
 def test_a_job_whose_stored_mapping_is_nonsense_is_never_queued(admin_client, eager, upload_dir):
@@ -302,7 +302,7 @@ def test_a_job_whose_stored_mapping_is_nonsense_is_never_queued(admin_client, ea
     assert response.status_code == 200
     assert "Columns B, E of" in response.content.decode()
     assert job_state(job) == before and database_counts() == counts
-    assert stored_files(upload_dir) == [job.upload_name]
+    assert stored_files(upload_dir) == [job.upload_name, f"{job.upload_name}.rows.json"]
 
     # A stored mapping naming a sheet the file does not have: refused too.
     ImportJob.objects.filter(pk=job.pk).update(column_overrides={"Sheet1": {"A": "notes"}})
