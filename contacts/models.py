@@ -127,7 +127,7 @@ class Contact(models.Model):
         related_name="contacts",
         verbose_name=_("company"),
     )
-    country = models.CharField(_("country/region"), max_length=2, blank=True, db_index=True)
+    country = models.CharField(_("country/region"), max_length=2, blank=True)
     time_zone = models.CharField(
         _("time zone"),
         max_length=64,
@@ -142,7 +142,7 @@ class Contact(models.Model):
     linkedin_url = models.URLField(_("LinkedIn URL"), max_length=500, blank=True)
     # Source and background
     channel = models.CharField(
-        _("acquisition channel"), max_length=20, choices=Channel.choices, blank=True, db_index=True
+        _("acquisition channel"), max_length=20, choices=Channel.choices, blank=True
     )
     first_contact_date = models.DateField(_("first contact date"), null=True, blank=True)
     first_product = models.CharField(_("first inquired product"), max_length=255, blank=True)
@@ -157,12 +157,8 @@ class Contact(models.Model):
     )
     inquiry_text = models.TextField(_("original inquiry text"), blank=True)
     # Status
-    stage = models.CharField(
-        _("stage"), max_length=10, choices=Stage.choices, blank=True, db_index=True
-    )
-    grade = models.CharField(
-        _("interest grade"), max_length=1, choices=Grade.choices, blank=True, db_index=True
-    )
+    stage = models.CharField(_("stage"), max_length=10, choices=Stage.choices, blank=True)
+    grade = models.CharField(_("interest grade"), max_length=1, choices=Grade.choices, blank=True)
     purchase_cycle = models.CharField(_("expected purchase cycle"), max_length=255, blank=True)
     # Activity: kept current by the service that logs interactions
     last_contacted_at = models.DateTimeField(_("last contacted"), null=True, blank=True)
@@ -180,7 +176,7 @@ class Contact(models.Model):
         verbose_name=_("owner"),
     )
     pool_state = models.CharField(
-        _("pool"), max_length=10, choices=PoolState.choices, default=PoolState.ACTIVE, db_index=True
+        _("pool"), max_length=10, choices=PoolState.choices, default=PoolState.ACTIVE
     )
     # Dormancy and the public pool (maintained by contacts.pool, never by hand).
     dormant_since = models.DateTimeField(_("dormant since"), null=True, blank=True)
@@ -200,7 +196,6 @@ class Contact(models.Model):
         max_length=16,
         choices=EmailStatus.choices,
         default=EmailStatus.UNKNOWN,
-        db_index=True,
     )
     # Kept current by the mailbox and e-mail quality checks (see mailbox/).
     health_score = models.PositiveSmallIntegerField(
@@ -244,6 +239,13 @@ class Contact(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["last_contacted_at"]),
+            # Plain b-trees for the list's filters. db_index=True on a CharField would add a
+            # second, varchar_pattern_ops index for LIKE 'x%' that no query here uses, and
+            # every import would pay for keeping it.
+            *(
+                models.Index(fields=[name], name=f"contact_{name}_idx")
+                for name in ("country", "channel", "stage", "grade", "pool_state", "email_status")
+            ),
         ]
 
     def __str__(self):

@@ -30,7 +30,7 @@ from . import prepared
 from .plan import ImportPlan
 from .readers import read_sheets
 from .report import build_report, planned_contacts
-from .rows import OwnerLookup, read_contact_row
+from .rows import OwnerLookup
 from .safety import ImportFileError, Limits, RowBudget, check_file
 from .saving import load_existing, save_plan
 from .sheets import scan_sheet
@@ -119,12 +119,15 @@ def _import(
     sha256 = _sha256(stream)
     people = list(get_user_model().objects.order_by("pk"))
     key = prepared.fingerprint(sha256=sha256, column_overrides=column_overrides, people=people)
-    loaded = prepared.load(prepared_rows, key) if prepared_rows and not dry_run else None
-    if loaded is not None:
-        scans, outcomes = loaded
-        if progress is not None:
-            progress(len(outcomes), len(outcomes))
-    else:
+
+    def rows():
+        """(scans, rows, their e-mails): the preview's prepared rows when they fit (read one
+        at a time), else the file's."""
+        loaded = prepared.load(prepared_rows, key) if prepared_rows and not dry_run else None
+        if loaded is not None:
+            if progress is not None:
+                progress(loaded.count, loaded.count)
+            return loaded.scans, loaded.outcomes(), loaded.emails
         scans, outcomes = read_file(
             stream,
             kind,
@@ -135,12 +138,17 @@ def _import(
         )
         if prepared_rows and dry_run:
             prepared.save(prepared_rows, key, scans, outcomes)
-    emails = {outcome.email for outcome in outcomes if outcome.email}
+            # Planned from the file just written, one row at a time: the rows and the CRM's
+            # matching contacts are then never both held whole.
+            loaded = prepared.load(prepared_rows, key)
+            return loaded.scans, loaded.outcomes(), loaded.emails
+        return scans, outcomes, {outcome.email for outcome in outcomes if outcome.email}
+
+    scans, outcomes, emails = rows()
 
     if dry_run:
         plan = ImportPlan(load_existing(emails, lock=False))
-        for outcome in outcomes:
-            plan.add(outcome)
+        plan.add_all(outcomes)
         report = build_report(
             filename=name, kind=kind, sha256=sha256, dry_run=True, scans=scans, plan=plan
         )
@@ -152,12 +160,13 @@ def _import(
     given_job = job
     for attempt in (1, 2):
         job = given_job
+        if attempt == 2:
+            scans, outcomes, emails = rows()  # the first plan used up the first rows
         try:
             with transaction.atomic():
                 # Locked in id order: a concurrent import of the same customers waits here.
                 plan = ImportPlan(load_existing(emails, lock=True))
-                for outcome in outcomes:
-                    plan.add(outcome)
+                plan.add_all(outcomes)
                 report = build_report(
                     filename=name, kind=kind, sha256=sha256, dry_run=False, scans=scans, plan=plan
                 )
@@ -211,12 +220,10 @@ def read_file(stream, kind, *, people, limits, progress=None, column_overrides=N
     owners = OwnerLookup(people)
     total = len(data_rows)
     outcomes = []
-    for done, row in enumerate(data_rows, start=1):
-        outcomes.append(
-            read_contact_row(
-                row.sheet, row.row, row.cells, owners=owners, sheet_owner=row.sheet_owner
-            )
-        )
+    for index, row in enumerate(data_rows):
+        outcomes.append(owners.read(row.sheet, row.row, row.cells, sheet_owner=row.sheet_owner))
+        data_rows[index] = None  # the raw row is done with: memory stays one row per row
+        done = index + 1
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done, total)
     if progress is not None:

@@ -17,7 +17,7 @@ from .rows import FIELDS, LIST_FIELDS, RowOutcome
 _FIELD_ORDER = {name: index for index, name in enumerate(FIELDS)}
 
 
-@dataclass
+@dataclass(slots=True)
 class ExistingContact:
     """A contact already in the CRM, with its values in the report's form."""
 
@@ -26,7 +26,7 @@ class ExistingContact:
     existing_from: dict | None = None  # the import row that created it, when known
 
 
-@dataclass
+@dataclass(slots=True)
 class ContactDraft:
     """The state of one contact as the rows of this file build it."""
 
@@ -98,6 +98,18 @@ class ImportPlan:
         self.duplicates: dict[str, dict] = {}
         self.matched_rows: list = []
 
+    def add_all(self, outcomes) -> None:
+        """Add the rows (a list or an iterator) in file order, using them up: a new contact's
+        draft is its first row's values dict, merged into in place, and every other row is
+        dropped once added (a file of 50,000 rows is not held twice)."""
+        if not isinstance(outcomes, list):
+            for outcome in outcomes:
+                self.add(outcome)
+            return
+        for index, outcome in enumerate(outcomes):
+            outcomes[index] = None
+            self.add(outcome)
+
     def add(self, outcome: RowOutcome) -> None:
         self.data_rows += 1
         where = {"sheet": outcome.sheet, "row": outcome.row}
@@ -111,10 +123,13 @@ class ImportPlan:
         self._add_warnings(outcome, where)
         existing = self.existing.get(outcome.email)
         if existing is None:
-            values = {name: outcome.values.get(name) for name in FIELDS}
+            # The row's own dict becomes the draft (no copy: 50,000 rows, 50,000 dicts fewer).
+            values = outcome.values
+            if len(values) != len(FIELDS):
+                values = {name: values.get(name) for name in FIELDS}
             self.drafts[outcome.email] = ContactDraft(outcome.email, values, where)
             return
-        draft = ContactDraft(outcome.email, dict(existing.values), where, existing=existing)
+        draft = ContactDraft(outcome.email, existing.values, where, existing=existing)
         self.drafts[outcome.email] = draft
         filled, conflicts = self._merge_into(draft, outcome)
         self.matched_rows.append(

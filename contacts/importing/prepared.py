@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from .rows import RowOutcome
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when RowOutcome or the report's sheet entries change shape
+LINES_PER_WRITE = 1000
+FORMAT = 2  # bump when RowOutcome or the report's sheet entries change shape
 
 
 @dataclass
@@ -42,34 +44,64 @@ def fingerprint(*, sha256: str, column_overrides, people) -> str:
 
 
 def save(path: Path, key: str, scans, outcomes) -> None:
-    """Write atomically (a temporary name, then rename): a half-written file is never read."""
-    document = {
+    """Write atomically (a temporary name, then rename): a half-written file is never read.
+
+    JSON lines: a head (key, sheets, the rows' e-mails), then one line per row, so the import
+    can look its e-mails up first and then go through the rows one at a time."""
+    head = {
         "key": key,
         "sheets": [scan.as_report() for scan in scans],
-        "rows": [[o.sheet, o.row, o.email, o.values, o.warnings, o.rejection] for o in outcomes],
+        "emails": sorted({outcome.email for outcome in outcomes if outcome.email}),
+        "count": len(outcomes),
     }
     temporary = path.with_name(path.name + ".partial")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, ensure_ascii=False, separators=(",", ":"))
+        handle.write(json.dumps(head, ensure_ascii=False) + "\n")
+        for start in range(0, len(outcomes), LINES_PER_WRITE):
+            handle.write(
+                "".join(
+                    json.dumps(
+                        [o.sheet, o.row, o.email, o.values, o.warnings, o.rejection],
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    )
+                    + "\n"
+                    for o in outcomes[start : start + LINES_PER_WRITE]
+                )
+            )
     os.replace(temporary, path)
 
 
-def load(path: Path, key: str):
-    """(scans, outcomes) if the file holds rows for this key, else None."""
+@dataclass
+class PreparedRows:
+    scans: list
+    emails: set
+    count: int
+    path: Path
+
+    def outcomes(self) -> Iterator[RowOutcome]:
+        """The rows, read one line at a time (the head was checked when the file was opened)."""
+        with open(self.path, encoding="utf-8") as handle:
+            handle.readline()
+            for line in handle:
+                yield RowOutcome(*json.loads(line))
+
+
+def load(path: Path, key: str) -> PreparedRows | None:
+    """The prepared rows if the file holds rows for this key, else None."""
     try:
         with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
+            head = json.loads(handle.readline())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
         logger.warning("prepared rows %s unreadable: %s", path.name, error)
         return None
-    if not isinstance(document, dict) or document.get("key") != key:
+    if not isinstance(head, dict) or head.get("key") != key:
         return None
-    scans = [StoredScan(report) for report in document["sheets"]]
-    outcomes = [RowOutcome(*row) for row in document["rows"]]
-    return scans, outcomes
+    scans = [StoredScan(report) for report in head["sheets"]]
+    return PreparedRows(scans, set(head["emails"]), head["count"], path)
 
 
 def remove(path: Path | None) -> None:

@@ -81,7 +81,7 @@ def max_lengths() -> dict:
     return lengths
 
 
-@dataclass
+@dataclass(slots=True)
 class RowOutcome:
     sheet: str | None
     row: int

@@ -70,6 +70,23 @@ STORED_COLUMNS = (
 )
 
 
+# Columns whose values repeat across contacts (kept once each by _stored_rows).
+REPEATED_COLUMNS = (
+    "company__name",
+    "first_contact_date",
+    "last_contacted_at",
+    "owner__username",
+    "country",
+    "channel",
+    "stage",
+    "grade",
+    "purchase_cycle",
+    "job_title",
+    "first_product",
+    "referrer",
+)
+
+
 def contact_values(row: dict, tag_names: list, zone=None) -> dict:
     """A stored contact (a .values() row) in the report's form: what a conflict calls "kept"."""
     zone = zone or crm_time_zone()
@@ -102,14 +119,15 @@ def load_existing(emails, *, lock: bool) -> dict[str, ExistingContact]:
     for contact_id, file_name, sheet, row in _by_contact_ids(_ORIGINS, ids):
         origins.setdefault(contact_id, {"file": file_name, "sheet": sheet, "row": row})
     zone = crm_time_zone()
-    return {
-        row["email_key"]: ExistingContact(
+    existing = {}
+    for index, row in enumerate(rows):
+        rows[index] = None  # the stored row becomes its report form: never both held whole
+        existing[row["email_key"]] = ExistingContact(
             id=row["pk"],
             values=contact_values(row, tags[row["pk"]], zone),
             existing_from=origins.get(row["pk"]),
         )
-        for row in rows
-    }
+    return existing
 
 
 def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
@@ -127,13 +145,27 @@ def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
         f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = c.owner_id "
         "WHERE lower(c.email) = ANY(%s) ORDER BY c.id" + (" FOR UPDATE OF c" if lock else "")
     )
-    with connection.cursor() as cursor:
+    stored = []
+    # The driver makes a new string per cell; the same country, stage, owner or day thousands
+    # of times over is kept once.
+    shared: dict = {}
+    repeated = [STORED_COLUMNS.index(name) for name in REPEATED_COLUMNS]
+    # A server-side cursor, fetched in chunks: the whole result is never held twice (as the
+    # driver's rows and as our dicts).
+    with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [emails])
-        rows = [dict(zip(STORED_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
-    for row in rows:
-        if isinstance(row["other_emails"], str):  # Django leaves jsonb as text
-            row["other_emails"] = json.loads(row["other_emails"])
-    return rows
+        while chunk := cursor.fetchmany(LOOKUP_CHUNK):
+            for row in chunk:
+                row = list(row)
+                for index in repeated:
+                    value = row[index]
+                    if value is not None:
+                        row[index] = shared.setdefault(value, value)
+                row = dict(zip(STORED_COLUMNS, row, strict=True))
+                if isinstance(row["other_emails"], str):  # Django leaves jsonb as text
+                    row["other_emails"] = json.loads(row["other_emails"])
+                stored.append(row)
+    return stored
 
 
 def _stored_rows_portable(emails: list[str], *, lock: bool) -> list[dict]:

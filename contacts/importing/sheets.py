@@ -32,14 +32,26 @@ class Column:
         return {"column": self.letter, "header": self.header, "field": self.field}
 
 
-@dataclass
+@dataclass(slots=True)
 class DataRow:
-    """One non-empty row under the header: the raw cell of every mapped field."""
+    """One non-empty row under the header: the raw cell of every mapped field.
+
+    Kept as the row's values and the sheet's (shared) mapping until it is normalised: a file
+    of 50,000 rows would otherwise hold 50,000 dicts of cells at once."""
 
     sheet: str | None
     row: int
-    cells: dict
+    values: tuple
+    mapping: dict  # field -> column index, one dict per sheet
     sheet_owner: str | None
+
+    @property
+    def cells(self) -> dict:
+        values = self.values
+        width = len(values)
+        return {
+            name: values[index] if index < width else None for name, index in self.mapping.items()
+        }
 
 
 @dataclass
@@ -125,7 +137,7 @@ def _scan(name, rows, *, people, budget, overrides=None):
         for first, last in pending_empty:
             scan.empty_rows_skipped.extend(range(first, last + 1))
         pending_empty = []
-        data.append(DataRow(name, row_number, cells, scan.owner_from_sheet_name))
+        data.append(DataRow(name, row_number, values, mapping, scan.owner_from_sheet_name))
     scan.data_rows = len(data)
     if data:
         scan.first_data_row = header_row + 1
