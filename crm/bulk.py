@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from django.db import connection
 from django.db.models import JSONField
 from django.utils import timezone
@@ -127,5 +128,12 @@ def save_json(model, pk: int, field_name: str, document) -> None:
         cursor.execute(
             f"UPDATE {quote(model._meta.db_table)} SET {quote(field.column)} = %s "  # noqa: S608
             f"WHERE {quote(model._meta.pk.column)} = %s",
-            [Jsonb(document, dumps=lambda value: json.dumps(value, cls=field.encoder)), pk],
+            [Jsonb(document, dumps=_json_dumps(field.encoder)), pk],
         )
+
+
+def _json_dumps(encoder):
+    """orjson (several times faster) unless the field has an encoder of its own."""
+    if encoder is None:
+        return orjson.dumps
+    return lambda value: json.dumps(value, cls=encoder)

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from .rows import RowOutcome
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,8 @@ def save(path: Path, key: str, scans, outcomes) -> None:
     """Write atomically (a temporary name, then rename): a half-written file is never read.
 
     JSON lines: a head (key, sheets, the rows' e-mails), then one line per row, so the import
-    can look its e-mails up first and then go through the rows one at a time."""
+    can look its e-mails up first and then go through the rows one at a time. orjson encodes
+    and decodes them five to ten times faster than the standard library."""
     head = {
         "key": key,
         "sheets": [scan.as_report() for scan in scans],
@@ -56,17 +59,13 @@ def save(path: Path, key: str, scans, outcomes) -> None:
     }
     temporary = path.with_name(path.name + ".partial")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(head, ensure_ascii=False) + "\n")
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(orjson.dumps(head) + b"\n")
         for start in range(0, len(outcomes), LINES_PER_WRITE):
             handle.write(
-                "".join(
-                    json.dumps(
-                        [o.sheet, o.row, o.email, o.values, o.warnings, o.rejection],
-                        ensure_ascii=False,
-                        separators=(",", ":"),
-                    )
-                    + "\n"
+                b"".join(
+                    orjson.dumps([o.sheet, o.row, o.email, o.values, o.warnings, o.rejection])
+                    + b"\n"
                     for o in outcomes[start : start + LINES_PER_WRITE]
                 )
             )
@@ -82,20 +81,20 @@ class PreparedRows:
 
     def outcomes(self) -> Iterator[RowOutcome]:
         """The rows, read one line at a time (the head was checked when the file was opened)."""
-        with open(self.path, encoding="utf-8") as handle:
+        with open(self.path, "rb") as handle:
             handle.readline()
             for line in handle:
-                yield RowOutcome(*json.loads(line))
+                yield RowOutcome(*orjson.loads(line))
 
 
 def load(path: Path, key: str) -> PreparedRows | None:
     """The prepared rows if the file holds rows for this key, else None."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            head = json.loads(handle.readline())
+        with open(path, "rb") as handle:
+            head = orjson.loads(handle.readline())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as error:
+    except (OSError, orjson.JSONDecodeError) as error:
         logger.warning("prepared rows %s unreadable: %s", path.name, error)
         return None
     if not isinstance(head, dict) or head.get("key") != key:
