@@ -117,16 +117,16 @@ def _scan(name, rows, *, people, budget, overrides=None):
         scan.owner_from_sheet_name = match_owner(name, people).value
     data = []
     pending_empty: list[list[int]] = []
+    indexes = sorted(mapping.values())
     for row_number, values in rows:
         if not values:  # a row Excel left out, or a blank line
-            cells = None
+            mapped = False
         else:
-            cells = {name: _cell(values, index) for name, index in mapping.items()}
-            if not any(_has_value(value) for value in cells.values()):
-                cells = None
-            if cells is not None or _has_content(values):
+            width = len(values)
+            mapped = any(_has_value(values[index]) for index in indexes if index < width)
+            if mapped or _has_content(values):
                 budget.count_row()
-        if cells is None:
+        if not mapped:
             # Kept as ranges (a sheet may end in a million formatted rows) and reported only
             # when a data row follows.
             if pending_empty and pending_empty[-1][1] == row_number - 1:
@@ -186,10 +186,6 @@ def map_columns(values, overrides: dict | None = None) -> tuple[list, dict]:
 
 def _header_text(value) -> str:
     return value if isinstance(value, str) else str(value)
-
-
-def _cell(values, index):
-    return values[index] if index < len(values) else None
 
 
 def _has_value(value) -> bool:

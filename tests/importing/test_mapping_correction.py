@@ -35,6 +35,14 @@ from .test_import_flow import (  # noqa: F401  (fixtures)
     uploaded_job,
 )
 
+
+@pytest.fixture(autouse=True)
+def english():
+    """The messages below are compared in English, whatever an earlier request activated."""
+    with translation.override("en"):
+        yield
+
+
 REPORT = {
     "file": "leads.xlsx",
     "sheets": [
