@@ -340,6 +340,7 @@ def measure(backend, workers, ids, sink, log_dir):
     reset_due_set(ids)
     flush_redis()
     sink.reset()
+    load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
     procs = [Worker(f"{backend}-{workers}w-{i + 1}", backend, log_dir) for i in range(workers)]
     try:
         for proc in procs:
@@ -409,6 +410,7 @@ def measure(backend, workers, ids, sink, log_dir):
         "emails": emails,
         "exactly_once": not problems,
         "problems": problems,
+        "load": load_before,
     }
 
 
@@ -508,12 +510,17 @@ def main():
             + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
         )
     say(f"worker processes: celery worker --pool prefork --concurrency {ARGS.concurrency}")
-    say(f"{'e-mail':<8}{'workers':>8}{'issued (s)':>12}{'delivered (s)':>15}{'e-mails':>9}  once")
+    say(
+        f"{'e-mail':<8}{'workers':>8}{'issued (s)':>12}{'delivered (s)':>15}{'e-mails':>9}"
+        f"{'load':>7}  once"
+    )
     for r in results:
         say(
             f"{r['backend']:<8}{r['workers']:>8}{r['issued_s']:>12.1f}{r['delivered_s']:>15.1f}"
-            f"{str(r['emails']):>9}  {'yes' if r['exactly_once'] else 'NO ' + str(r['problems'])}"
+            f"{str(r['emails']):>9}{r['load']:>7.2f}  "
+            f"{'yes' if r['exactly_once'] else 'NO ' + str(r['problems'])}"
         )
+    say("load: the 1-minute load average as the run started")
     say(
         f"queries per reminder, in-process sweep: {q['issue_queries']} / {q['reminders']} = "
         f"{q['issue_queries'] / q['reminders']:.4f} ({q['issue_seconds']:.1f} s)"
@@ -521,7 +528,7 @@ def main():
     say(
         f"queries per e-mail, in-process (dummy backend): {q['email_queries']} / {q['emails']}"
         f" = {q['email_queries'] / q['emails']:.2f} ({q['email_seconds']:.1f} s for the sample)"
-        ": one SELECT for all, then BEGIN, UPDATE, COMMIT per e-mail"
+        ": one SELECT for all, then per batch of e-mails BEGIN, a locking SELECT, UPDATE, COMMIT"
     )
     two = [r for r in results if r["workers"] == 2]
     for r in two:

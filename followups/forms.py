@@ -3,6 +3,7 @@
 import datetime
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -11,13 +12,28 @@ from .services import due_moment
 
 DATE = forms.DateInput(attrs={"type": "date"})
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+# Due dates a time zone can convert both ways: 9999-12-31 in a zone behind UTC, or 0001-01-01
+# ahead of it, would overflow when the due moment is computed (a 500 instead of a field error).
+FIRST_DUE_DATE = datetime.date(1900, 1, 1)
+LAST_DUE_DATE = datetime.date(9998, 12, 31)
+
+
+class DueDateField(forms.DateField):
+    default_validators = [
+        MinValueValidator(FIRST_DUE_DATE, _("Enter a date no earlier than %(limit_value)s.")),
+        MaxValueValidator(LAST_DUE_DATE, _("Enter a date no later than %(limit_value)s.")),
+    ]
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", DATE)
+        super().__init__(**kwargs)
 
 
 class NextStepMixin(forms.Form):
     """Optional 'next follow-up' fields: a plan and a date, with an optional time."""
 
     next_plan = forms.CharField(label=_("Next follow-up"), max_length=500, required=False)
-    next_due_date = forms.DateField(label=_("Due date"), required=False, widget=DATE)
+    next_due_date = DueDateField(label=_("Due date"), required=False)
     next_due_time = forms.TimeField(label=_("Time"), required=False, widget=TIME)
 
     def clean(self):
@@ -74,7 +90,7 @@ class CompleteForm(NextStepMixin):
 
 
 class RescheduleForm(forms.Form):
-    due_date = forms.DateField(label=_("Due date"), widget=DATE)
+    due_date = DueDateField(label=_("Due date"))
     due_time = forms.TimeField(label=_("Time"), required=False, widget=TIME)
 
     def due_at(self, user):
@@ -85,5 +101,5 @@ class RescheduleForm(forms.Form):
 
 class PlanForm(forms.Form):
     plan = forms.CharField(label=_("Plan"), max_length=500)
-    due_date = forms.DateField(label=_("Due date"), widget=DATE)
+    due_date = DueDateField(label=_("Due date"))
     due_time = forms.TimeField(label=_("Time"), required=False, widget=TIME)

@@ -3,8 +3,9 @@
 Exactly once: a sweep locks due, un-reminded follow-ups with SKIP LOCKED (so two workers take
 disjoint rows), writes one Reminder per (follow-up, due time) — a unique delivery key — with its
 in-app notification, and flips `reminded_for` in the same transaction. A crash before commit leaves
-nothing behind; the next run picks the rows up again. E-mails go out after commit, each reminder
-row marked sent in the transaction that sends it.
+nothing behind; the next run picks the rows up again. E-mails go out after commit, at least once:
+reminder rows are marked sent in small batches, each in the transaction that sends the batch, and
+every e-mail carries a Message-ID of its reminder, so a copy resent after a crash is recognisable.
 """
 
 import datetime
@@ -16,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone, translation
 
 from .models import DigestDelivery, FollowUp, FollowUpStatus, Notification, Reminder
@@ -80,17 +81,35 @@ def issue_due_reminders(*, now=None, batch_size=500, on_batch=None) -> list[int]
     return issued
 
 
-def _render_reminder(reminder):
-    follow_up = reminder.follow_up
-    user = reminder.recipient
-    with translation.override(user.language), timezone.override(user_zone(user)):
-        context = {"follow_up": follow_up, "contact": follow_up.contact, "user": user}
-        subject = render_to_string("followups/email/reminder_subject.txt", context).strip()
-        body = render_to_string("followups/email/reminder_body.txt", context)
-    # One Message-ID per reminder: a copy resent after a crash is recognisably the same message.
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
-    headers = {"Message-ID": f"<trade-crm.reminder.{reminder.pk}@{domain}>"}
-    return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], headers=headers)
+# Reminders claimed, sent and marked per transaction. A crash after the SMTP server accepted some
+# of a batch but before COMMIT resends at most this many e-mails, with their same Message-IDs;
+# larger batches save little more (the commit and the claim are already shared by 20).
+EMAIL_BATCH_SIZE = 20
+# Reminder ids per queued e-mail task: small enough that the workers share a sweep's e-mails (or
+# a backlog it re-queues) evenly, large enough that the per-task overhead is noise.
+EMAIL_TASK_SIZE = 100
+
+
+class ReminderMail:
+    """Builds reminder e-mails; the templates and the Message-ID domain are looked up once."""
+
+    def __init__(self):
+        self.subject = get_template("followups/email/reminder_subject.txt")
+        self.body = get_template("followups/email/reminder_body.txt")
+        self.domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+
+    def message(self, reminder):
+        follow_up = reminder.follow_up
+        user = reminder.recipient
+        with translation.override(user.language), timezone.override(user_zone(user)):
+            context = {"follow_up": follow_up, "contact": follow_up.contact, "user": user}
+            subject = self.subject.render(context).strip()
+            body = self.body.render(context)
+        # One Message-ID per reminder: a copy resent after a crash is the same message to a client.
+        headers = {"Message-ID": f"<trade-crm.reminder.{reminder.pk}@{self.domain}>"}
+        return EmailMessage(
+            subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], headers=headers
+        )
 
 
 def _wants_email(reminder):
@@ -104,32 +123,63 @@ def _wants_email(reminder):
     )
 
 
-def email_reminders(reminder_ids) -> int:
-    """Send the reminder e-mails not sent yet; each row is marked in the sending transaction.
+def claim_unsent_emails(reminder_ids) -> set[int]:
+    """Mark the reminders of `reminder_ids` still unsent as sent; returns the ids claimed.
 
-    The rows and what the e-mails need are read in one query. Each e-mail then claims its row
-    with `UPDATE ... SET email_sent_at WHERE email_sent_at IS NULL`, sends and commits: a
-    concurrent sender of the same row waits for that commit and then matches nothing, and a crash
-    before the commit leaves the row unsent for the next sweep. One SMTP connection serves the
-    whole call. A reminder whose follow-up was closed or moved meanwhile is marked, not sent.
+    Call inside the transaction that sends them. SKIP LOCKED: a row another sender has claimed
+    but not committed yet is theirs (it is sent by them, or left unsent for the next sweep if
+    they fail), so two senders never wait on each other, never deadlock, never both send a row.
+    """
+    claimed = set(
+        Reminder.objects.filter(pk__in=reminder_ids, email_sent_at__isnull=True)
+        .select_for_update(skip_locked=True)
+        .values_list("pk", flat=True)
+    )
+    if claimed:
+        Reminder.objects.filter(pk__in=claimed).update(email_sent_at=timezone.now())
+    return claimed
+
+
+def email_reminders(reminder_ids, *, batch_size=EMAIL_BATCH_SIZE) -> int:
+    """Send the reminder e-mails not sent yet; the rows are marked in the transaction sending them.
+
+    The rows and what the e-mails need are read in one query. Then, per batch of `batch_size`,
+    one transaction claims the rows still unsent (`claim_unsent_emails`), sends their e-mails and
+    commits: a concurrent sender never sends the same row, and a crash before the commit leaves
+    the whole batch unsent for the next sweep, which resends what the SMTP server had already
+    accepted, with the same Message-ID. An error while sending (a refused recipient, a dropped
+    connection) is not a crash: what went out stays marked, the failed e-mail and the rest of
+    the batch are released for the next sweep, and the error is raised after the commit. A
+    reminder whose follow-up was closed or moved meanwhile is marked, not sent. One SMTP
+    connection serves the whole call.
     """
     pending = list(
         Reminder.objects.filter(pk__in=reminder_ids, email_sent_at__isnull=True)
         .select_related("follow_up__contact__company", "recipient")
         .order_by("pk")
     )
+    mail = ReminderMail()
     sent = 0
     connection = get_connection()
     try:
-        for reminder in pending:
-            message = _render_reminder(reminder) if _wants_email(reminder) else None
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start : start + batch_size]
+            failure = None
             with transaction.atomic():
-                claimed = Reminder.objects.filter(
-                    pk=reminder.pk, email_sent_at__isnull=True
-                ).update(email_sent_at=timezone.now())
-                if claimed and message is not None:
-                    connection.open()  # once; send_messages closes only what it opened
-                    sent += connection.send_messages([message])
+                claimed = claim_unsent_emails([r.pk for r in batch])
+                outgoing = [r for r in batch if r.pk in claimed and _wants_email(r)]
+                for position, reminder in enumerate(outgoing):
+                    try:
+                        connection.open()  # once; send_messages closes only what it opened
+                        sent += connection.send_messages([mail.message(reminder)])
+                    except Exception as error:  # noqa: BLE001 - raised again after the commit
+                        failure = error
+                        Reminder.objects.filter(pk__in=[r.pk for r in outgoing[position:]]).update(
+                            email_sent_at=None
+                        )
+                        break
+            if failure is not None:
+                raise failure
     finally:
         connection.close()
     return sent

@@ -112,21 +112,29 @@ def actionable_follow_up(user, pk):
     return get_object_or_404(queryset.select_related("contact", "assignee"), pk=pk)
 
 
-def follow_up_response(request, follow_up, message=None):
+def follow_up_response(request, follow_up, message=None, **row_context):
     """htmx: re-render the row in place; otherwise back to where the user came from."""
     if request.htmx:
         follow_up.refresh_from_db()
-        return render(
-            request,
-            "followups/_follow_up_row.html",
-            {"f": follow_up, "now": timezone.now(), "flash": message},
-        )
+        context = {
+            "f": follow_up,
+            "now": timezone.now(),
+            "flash": message,
+            # My day's rows name the customer; the contact page's rows do not need to.
+            "show_contact": request.POST.get("show_contact") == "1",
+            **row_context,
+        }
+        return render(request, "followups/_follow_up_row.html", context)
     if message:
         messages.success(request, message)
+    return HttpResponseRedirect(back_url(request))
+
+
+def back_url(request):
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = reverse("followups:my_day")
-    return HttpResponseRedirect(next_url)
+    return next_url
 
 
 def closed_error(request, error):
@@ -139,12 +147,19 @@ def closed_error(request, error):
 @login_required
 @require_POST
 def complete(request, pk):
+    """Done, optionally logged as an interaction and followed by the next step, in one submit."""
     follow_up = actionable_follow_up(request.user, pk)
     form = CompleteForm(request.POST)
     if not form.is_valid():
-        return closed_error(request, ValidationError(list(form.errors.values())[0][0]))
+        # Nothing changes; htmx gets the row back with the entries and the errors beside them.
+        if request.htmx:
+            return follow_up_response(request, follow_up, complete_form=form)
+        field, errors = next(iter(form.errors.items()))
+        label = form.fields[field].label if field in form.fields else ""
+        messages.error(request, f"{label}: {errors[0]}" if label else errors[0])
+        return HttpResponseRedirect(back_url(request))
     try:
-        services.complete_follow_up(
+        _done, _logged, next_follow_up = services.complete_follow_up(
             follow_up=follow_up,
             user=request.user,
             note=form.cleaned_data["note"],
@@ -155,7 +170,9 @@ def complete(request, pk):
         )
     except ValidationError as error:
         return closed_error(request, error)
-    return follow_up_response(request, follow_up, _("Follow-up completed."))
+    return follow_up_response(
+        request, follow_up, _("Follow-up completed."), next_follow_up=next_follow_up
+    )
 
 
 @login_required

@@ -6,12 +6,13 @@ test's own, see jobs_settings.py), and collects the e-mails on a loopback SMTP s
 started here. The fixture's finalizer stops the subprocesses (SIGTERM to each process group, then
 SIGKILL) and prints their logs, which pytest shows when a test fails.
 
-The e-mail leg: each reminder row is marked sent in the transaction that sends it. A worker killed
-after the SMTP server accepted a message but before that transaction committed sends it again on
-redelivery (no SMTP server can take part in a database transaction). The resend carries the same
-Message-ID, so the mailbox treats it as the same message. The kill test therefore asserts: every
-follow-up exactly one reminder, one notification, at least one e-mail, one distinct Message-ID per
-reminder, and at most one extra copy per kill (the message in flight at that moment).
+The e-mail leg: reminder rows are claimed, sent and marked in batches of EMAIL_BATCH_SIZE, one
+transaction each. A worker killed after the SMTP server accepted some of a batch but before that
+transaction committed sends them again on redelivery (no SMTP server can take part in a database
+transaction). The resends carry the same Message-IDs, so the mailbox treats them as the same
+messages. The kill tests therefore assert: every follow-up exactly one reminder, one notification,
+at least one e-mail, one distinct Message-ID per reminder, and at most one batch of extra copies
+per kill (the batch in flight at that moment).
 """
 
 import collections
@@ -42,7 +43,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from contacts.models import Contact
 from crm.celery import app as celery_app
-from followups import tasks
+from followups import reminders, tasks
 from followups.models import FollowUp, Notification, Reminder
 
 pytestmark = pytest.mark.jobs
@@ -405,7 +406,7 @@ def test_two_beats_and_two_workers_deliver_each_reminder_once(jobs):
 
 
 def test_worker_killed_mid_batch_leaves_nothing_lost_or_doubled(jobs):
-    n = 600  # two batches to issue (500 + 100), then 600 e-mails, one at a time per worker
+    n = 600  # two batches to issue (500 + 100), then 600 e-mails in tasks of 100, batches of 20
     follow_ups = make_due_follow_ups(n, "b")
     beat_every_second()
     jobs.beat("beat")
@@ -443,44 +444,49 @@ def test_worker_killed_mid_batch_leaves_nothing_lost_or_doubled(jobs):
     assert len(by_id) == n and all(len(r) == 1 for r in by_id.values())
     extra = len(messages) - n
     print(f"copies resent after a kill: {extra}")
-    assert extra <= 2  # at most the one message in flight at each of the two kills
+    assert extra <= 2 * reminders.EMAIL_BATCH_SIZE  # at most the batch in flight at each kill
 
 
-def test_a_crash_after_the_smtp_server_accepted_resends_that_message_once(jobs):
+def test_a_crash_after_the_smtp_server_accepted_resends_that_batch_once(jobs):
     """The one window no database transaction can close, made to happen on purpose.
 
-    The worker is frozen (SIGSTOP) the moment the SMTP server has the 5th message, so it never
-    reads the 250 reply, and then killed: its transaction marking that reminder sent dies with
-    it. The next sweep sends the message again, once, with the same Message-ID.
+    The worker is frozen (SIGSTOP) the moment the SMTP server has the 5th message of the second
+    batch, so it never reads the 250 reply, and then killed: its transaction marking that batch
+    sent dies with it. The next sweep sends those five messages again, once each, with the same
+    Message-IDs; the first batch, committed, is not resent.
     """
-    n = 20
+    batch = reminders.EMAIL_BATCH_SIZE
+    n = batch + 10
     follow_ups = make_due_follow_ups(n, "d")
     worker = jobs.worker("worker1")
     frozen = threading.Event()
 
-    def freeze_at_the_fifth(count):
-        if count == 5 and not frozen.is_set():
+    def freeze_in_the_second_batch(count):
+        if count == batch + 5 and not frozen.is_set():
             worker.signal_group(signal.SIGSTOP)
             frozen.set()
 
-    jobs.sink.on_message = freeze_at_the_fifth
+    jobs.sink.on_message = freeze_in_the_second_batch
     tasks.send_due_reminders.delay()
-    assert frozen.wait(DELIVERY_TIMEOUT), "the worker never sent a 5th e-mail"
+    assert frozen.wait(DELIVERY_TIMEOUT), "the worker never reached the second batch"
     worker.kill()
     jobs.sink.on_message = None
-    assert emails_sent() == 4  # e-mails 1-4 committed; the 5th was accepted, never marked
+    # The first batch committed; of the second, five were accepted and none marked.
+    assert emails_sent() == batch
 
     jobs.worker("worker2")
     tasks.send_due_reminders.delay()  # the sweep re-queues the reminders still unsent
-    wait_until(lambda: all_delivered(n, jobs.sink) and len(jobs.sink) > n, what="the resend")
+    wait_until(lambda: all_delivered(n, jobs.sink) and len(jobs.sink) >= n + 5, what="the resend")
     time.sleep(SETTLE_SECONDS)
 
     assert_reminded_exactly_once(follow_ups)
     messages = jobs.sink.messages
-    assert len(messages) == n + 1
+    assert len(messages) == n + 5
     copies = collections.Counter(message["Message-ID"] for _, message in messages)
     assert len(copies) == n
-    assert [mid for mid, c in copies.items() if c > 1] == [messages[4][1]["Message-ID"]]
+    in_flight = [message["Message-ID"] for _, message in messages[batch : batch + 5]]
+    assert sorted(mid for mid, c in copies.items() if c > 1) == sorted(in_flight)
+    assert all(copies[mid] == 2 for mid in in_flight)
     assert set(rcpt for rcpts, _ in messages for rcpt in rcpts) == set(expected_mail(follow_ups))
 
 

@@ -151,6 +151,135 @@ def test_follow_up_actions_bad_input_changes_nothing(client, org):
     assert client.get(reverse("followups:snooze", args=[follow_up.pk])).status_code == 405
 
 
+def section(page, section_id):
+    """The HTML of one My day section (overdue, today, upcoming)."""
+    start = page.index(f'<section class="card" id="{section_id}">')
+    return page[start : page.index("</section>", start)]
+
+
+def test_my_day_done_with_next_step_logs_and_plans_the_next_follow_up(client, org):
+    contact = org.alice_contact
+    current = make_follow_up(contact, plan="Call about the sample")
+    zone = services.user_zone(org.alice)
+    tomorrow = timezone.now().astimezone(zone).date() + datetime.timedelta(days=1)
+    client.force_login(org.alice)
+    response = client.post(
+        reverse("followups:complete", args=[current.pk]),
+        {
+            "note": "Sample approved",
+            "log_kind": "call",
+            "next_plan": "Send the proforma invoice",
+            "next_due_date": tomorrow.isoformat(),
+            "next_due_time": "10:30",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200 and b"<html" not in response.content
+    row = response.content.decode()
+    assert f'id="follow-up-{current.pk}"' in row and "status-done" in row
+    assert f"Next step planned: Send the proforma invoice, due {tomorrow:%Y-%m-%d} 10:30" in row
+
+    current.refresh_from_db()
+    assert (current.status, current.completion_note) == ("done", "Sample approved")
+    interaction = Interaction.objects.get(contact=contact)
+    assert (interaction.kind, interaction.summary) == ("call", "Sample approved")
+    following = FollowUp.objects.get(contact=contact, status="open")
+    assert (following.plan, following.assignee, following.all_day) == (
+        "Send the proforma invoice",
+        org.alice,
+        False,
+    )
+    local_due = following.due_at.astimezone(zone)
+    assert (local_due.date(), local_due.strftime("%H:%M")) == (tomorrow, "10:30")
+
+    page = client.get(reverse("followups:my_day")).content.decode()
+    upcoming = section(page, "upcoming")
+    assert f'id="follow-up-{following.pk}"' in upcoming
+    assert "Send the proforma invoice" in upcoming and f"{tomorrow:%Y-%m-%d} 10:30" in upcoming
+    assert "Call about the sample" not in page
+
+
+def test_my_day_done_by_a_manager_plans_the_next_step_for_the_same_rep(client, org):
+    current = make_follow_up(org.alice_contact)
+    client.force_login(org.manager_north)
+    response = client.post(
+        reverse("followups:complete", args=[current.pk]),
+        {"next_plan": "Visit at the Canton Fair", "next_due_date": "2027-04-15", "next": "/"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/"
+    following = FollowUp.objects.get(status="open")
+    assert (following.contact, following.assignee) == (org.alice_contact, org.alice)
+    assert following.created_by == org.manager_north and following.all_day
+    client.force_login(org.alice)
+    assert (
+        "Visit at the Canton Fair" not in client.get(reverse("followups:my_day")).content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    "next_step, error",
+    [
+        ({"next_plan": "Send samples", "next_due_date": "2026-02-30"}, "Enter a valid date."),
+        ({"next_plan": "Send samples", "next_due_date": "2026-13-01"}, "Enter a valid date."),
+        ({"next_plan": "Send samples"}, "Choose when to follow up."),
+        ({"next_due_date": "2026-12-01"}, "Say what the next step is."),
+        (
+            {"next_plan": "Send samples", "next_due_date": "2026-12-01", "next_due_time": "25:00"},
+            "Enter a valid time.",
+        ),
+        # A zone behind UTC would overflow at 9999-12-31 23:59: a field error, not a 500.
+        (
+            {"next_plan": "Send samples", "next_due_date": "9999-12-31", "next_due_time": "23:59"},
+            "Enter a date no later than 9998-12-31.",
+        ),
+    ],
+)
+def test_my_day_done_with_a_bad_next_step_shows_the_error_inline_and_changes_nothing(
+    client, org, next_step, error
+):
+    org.alice.time_zone = "America/New_York"
+    org.alice.save()
+    current = make_follow_up(org.alice_contact, plan="Call about the sample")
+    client.force_login(org.alice)
+    url = reverse("followups:complete", args=[current.pk])
+    data = {"note": "Sample approved", "log_kind": "call", "show_contact": "1", **next_step}
+
+    response = client.post(url, data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and b"<html" not in response.content
+    row = response.content.decode()
+    # The row is still there, open, with what was typed, the error beside it, the step unfolded.
+    assert f'id="follow-up-{current.pk}"' in row and "status-open" in row
+    assert "Nothing was changed." in row and error in row
+    assert org.alice_contact.name in row  # My day's row still names the customer
+    assert '<details class="next-step" open>' in row
+    assert 'value="Sample approved"' in row and 'value="call" selected' in row
+    if "next_plan" in next_step:
+        assert 'value="Send samples"' in row
+
+    response = client.post(url, {**data, "next": reverse("followups:my_day")})  # without htmx
+    assert response.status_code == 302 and response["Location"] == reverse("followups:my_day")
+    page = client.get(response["Location"]).content.decode()
+    assert error in page and f'id="follow-up-{current.pk}"' in page
+
+    assert FollowUp.objects.get().status == "open"  # still the one, no next one
+    assert not Interaction.objects.exists()
+    current.refresh_from_db()
+    assert current.completion_note == ""
+
+
+def test_moving_a_follow_up_to_a_date_the_zone_cannot_convert_changes_nothing(client, org):
+    org.alice.time_zone = "America/New_York"
+    org.alice.save()
+    follow_up = make_follow_up(org.alice_contact)
+    client.force_login(org.alice)
+    response = client.post(
+        reverse("followups:reschedule", args=[follow_up.pk]),
+        {"due_date": "9999-12-31", "due_time": "23:59"},
+    )
+    assert response.status_code == 302
+    assert FollowUp.objects.get(pk=follow_up.pk).due_at == follow_up.due_at
+
+
 @pytest.mark.parametrize(
     "actor, allowed",
     [
