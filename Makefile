@@ -34,8 +34,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+## The benchmarks (PostgreSQL and Redis needed; several minutes): see bench/README.md.
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/import_throughput.py
+	$(BIN)/python bench/import_50k.py
+	$(BIN)/python bench/export_throughput.py
+	$(BIN)/python bench/reminders.py
 
 clean:
 	rm -rf $(VENV) var

@@ -244,28 +244,42 @@ def _finish(job: ImportJob, report: dict, *, dry_run: bool) -> None:
     job.dry_run = dry_run
     job.report = report
     job.total_rows = job.done_rows = report["totals"]["data_rows"]
-    # The report of a large file runs to megabytes: written on its own, not quoted by the ORM.
-    if job.pk is None:
-        job.save()
-    save_json(ImportJob, job.pk, "report", report)
-    _mark(job, status=ImportStatus.DONE, finished=True, report_saved=True)
+    job.status = ImportStatus.DONE
+    job.error = ""
+    job.finished_at = timezone.now()
+    save_job(job)
 
 
-def _mark(job: ImportJob, *, status, error="", finished=False, report_saved=False) -> None:
+def _mark(job: ImportJob, *, status, error="", finished=False) -> None:
+    """A change of state: the report, unchanged, is not written again."""
     job.status = status
     job.error = error
     if finished:
         job.finished_at = timezone.now()
-    if report_saved:
-        job.save(
-            update_fields=[
-                f.name
-                for f in ImportJob._meta.concrete_fields
-                if not f.primary_key and f.name != "report"
-            ]
-        )
+    if job.pk is None:
+        save_job(job)
     else:
-        job.save()
+        job.save(update_fields=_FIELDS_BUT_REPORT)
+
+
+_FIELDS_BUT_REPORT = [
+    f.name for f in ImportJob._meta.concrete_fields if not f.primary_key and f.name != "report"
+]
+
+
+def save_job(job: ImportJob) -> None:
+    """Save a job with its report. The report of a large file runs to megabytes (49,000
+    matched rows...): it goes as one server-side JSON parameter, not quoted by the ORM."""
+    with transaction.atomic():
+        if job.pk is None:
+            report, job.report = job.report, {}
+            try:
+                job.save()
+            finally:
+                job.report = report
+        else:
+            job.save(update_fields=_FIELDS_BUT_REPORT)
+        save_json(ImportJob, job.pk, "report", job.report)
 
 
 @contextmanager

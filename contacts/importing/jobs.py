@@ -34,7 +34,7 @@ from django.utils.translation import gettext
 from contacts.models import ImportJob, ImportStatus
 
 from . import prepared
-from .engine import import_contacts
+from .engine import import_contacts, save_job
 from .safety import EXTENSIONS, ImportFileError, file_kind_for
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def preview_upload(*, uploaded, default_owner, actor) -> ImportJob:
     except BaseException:
         remove_upload(job)
         raise
-    job.save()
+    save_job(job)
     return job
 
 
@@ -137,7 +137,7 @@ def correct_mapping(job: ImportJob, column_overrides: dict) -> ImportJob:
     except BaseException:
         job.column_overrides = previous
         raise
-    job.save()
+    save_job(job)
     return job
 
 
@@ -226,7 +226,13 @@ def run_again(job: ImportJob) -> bool:
 
 def run_import_job(job_id: int) -> str:
     """The Celery task's body: run the engine on a queued job; remove the upload at the end."""
-    job = ImportJob.objects.select_related("created_by", "default_owner").filter(pk=job_id).first()
+    # Not the preview's report: for a large file it runs to megabytes, and the run writes its own.
+    job = (
+        ImportJob.objects.select_related("created_by", "default_owner")
+        .defer("report")
+        .filter(pk=job_id)
+        .first()
+    )
     if job is None or job.queued_at is None or not _runnable(job):
         return "skipped"
     lease = Lease(job)
