@@ -27,15 +27,13 @@ from contacts.models import ImportJob, ImportStatus
 from crm.bulk import save_json
 
 from . import prepared
+from .normalising import normalise_rows
 from .plan import ImportPlan
 from .readers import read_sheets
 from .report import build_report, planned_contacts
-from .rows import OwnerLookup
 from .safety import ImportFileError, Limits, RowBudget, check_file
 from .saving import load_existing, save_plan
 from .sheets import scan_sheet
-
-PROGRESS_EVERY = 200  # rows between two progress(done, total) calls
 
 Progress = Callable[[int, int], None]
 
@@ -217,18 +215,7 @@ def read_file(stream, kind, *, people, limits, progress=None, column_overrides=N
             scan, rows = scan_sheet(sheet, people=people, budget=budget, overrides=overrides)
             scans.append(scan)
             data_rows.extend(rows)
-    owners = OwnerLookup(people)
-    total = len(data_rows)
-    outcomes = []
-    for index, row in enumerate(data_rows):
-        outcomes.append(owners.read(row.sheet, row.row, row.cells, sheet_owner=row.sheet_owner))
-        data_rows[index] = None  # the raw row is done with: memory stays one row per row
-        done = index + 1
-        if progress is not None and done % PROGRESS_EVERY == 0:
-            progress(done, total)
-    if progress is not None:
-        progress(total, total)
-    return scans, outcomes
+    return scans, normalise_rows(data_rows, people, progress)
 
 
 def sheet_overrides(column_overrides: dict | None, sheet_name) -> dict | None:
