@@ -492,6 +492,24 @@ def fresh_database(suffix: str) -> str:
     return name
 
 
+def settle(seconds: float = 120) -> None:
+    """Before a timed phase: wait for PostgreSQL's autovacuum to finish with what the previous
+    phase wrote (it would share the two CPUs with the phase), then CHECKPOINT, so no phase
+    pays for another's WAL."""
+    import psycopg
+
+    with psycopg.connect(f"{ARGS.pg}/postgres", autocommit=True) as connection:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            busy = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+            ).fetchone()[0]
+            if not busy:
+                break
+            time.sleep(1)
+        connection.execute("CHECKPOINT")
+
+
 def ensure_workbook(path: Path) -> None:
     if path.exists():
         say(f"file: {path} ({path.stat().st_size:,} bytes, already there)")
@@ -543,6 +561,7 @@ def orchestrate() -> None:
     floor = {}
     for reader in READERS:
         database = fresh_database("a")
+        settle()
         figures = floor[reader] = child("a", database, reader)
         say(
             f"  {reader}: read {figures['read_seconds']:.2f} s + COPY "
@@ -556,7 +575,9 @@ def orchestrate() -> None:
     say(f"  a = {fastest} ({a['seconds']:.2f} s); (b) reads the file with it too")
 
     say(f"\n[b] django-import-export 4.4.3: dry run + import of {ARGS.b_rows:,} rows, empty CRM")
-    b = child("b", fresh_database("b"), fastest)
+    database = fresh_database("b")
+    settle()
+    b = child("b", database, fastest)
     # The whole file is read whatever --b-rows says: only the import's share is scaled.
     scale = ROWS / b["rows"]
     b_seconds = b["read_seconds"] + (b["dry_run_seconds"] + b["import_seconds"]) * scale
@@ -600,6 +621,7 @@ def orchestrate() -> None:
     database = fresh_database("c")
     ours = {}
     for label, what in (("c1", "into an empty CRM"), ("c2", "again, into c1's CRM")):
+        settle()
         figures = ours[label] = our_import(database)
         totals = figures["totals"]
         say(

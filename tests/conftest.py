@@ -57,3 +57,15 @@ def org(db):
     from tests.factories import OrgFactory
 
     return OrgFactory.create()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the test settings' language (English): a request in an earlier test
+    leaves its user's language active in this thread, and messages compared in English would
+    then fail or pass depending on the order the tests ran in."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
