@@ -17,6 +17,12 @@ from django.utils import timezone
 BATCH_SIZE = 1000  # rows per INSERT on databases other than PostgreSQL
 
 
+def postgres_sql() -> bool:
+    """COPY, arrays and server-side parameters are PostgreSQL's; the embedded SQLite default
+    takes the portable (slower) ORM path."""
+    return connection.vendor == "postgresql"
+
+
 def insert_rows(model, columns: dict, *, returning_ids=False, on_conflict_do_nothing=False):
     """Insert rows given as one list per column; return their ids (in order) if asked.
 
@@ -30,7 +36,7 @@ def insert_rows(model, columns: dict, *, returning_ids=False, on_conflict_do_not
     count = len(next(iter(columns.values()))) if columns else 0
     if count == 0:
         return []
-    if connection.vendor != "postgresql":
+    if not postgres_sql():
         return _bulk_create(model, columns, returning_ids, on_conflict_do_nothing)
     fields, arrays = _full_columns(model, columns, count)
     ids = []
@@ -115,7 +121,7 @@ def _attname(model, name: str) -> str:
 def save_json(model, pk: int, field_name: str, document) -> None:
     """Write one JSON document into a row (a report of tens of thousands of rows): as a
     server-side parameter on PostgreSQL, through the ORM elsewhere."""
-    if connection.vendor != "postgresql":
+    if not postgres_sql():
         model._default_manager.filter(pk=pk).update(**{field_name: document})
         return
     from psycopg import Cursor

@@ -28,7 +28,7 @@ import datetime
 import re
 from collections.abc import Iterator
 
-from .xlsx import WorksheetPart, XlsxWorkbook
+from .xlsx import WorksheetPart, XlsxWorkbook, _column_numbers
 
 MAX_CELLS = 4_000_000  # about 130 MB of calamine cells; a legacy sheet of 100,000 x 40 fits
 SCAN_CHUNK = 1024 * 1024
@@ -68,7 +68,7 @@ def fits_calamine(workbook: XlsxWorkbook, sheet: WorksheetPart, *, max_row: int)
             cells += opened
             cells_with_ref += with_ref
             for letters, digits in _LARGE_REF.findall(view):
-                widest = max(widest, _column_number(letters))
+                widest = max(widest, _column_numbers[letters.decode("ascii")])
                 if digits:
                     deepest = max(deepest, int(digits))
             tail = data[cut:]
@@ -112,13 +112,6 @@ def _shared_strings_lose_edge_space(workbook: XlsxWorkbook) -> bool:
             else:
                 tail = data
     return _loses_edge_space(tail)
-
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + letter - 64
-    return number
 
 
 def open_calamine(stream):

@@ -95,13 +95,6 @@ def read_contact_row(
     sheet, row, cells: dict, *, owners: OwnerLookup, sheet_owner=None
 ) -> RowOutcome:
     """Normalise the mapped cells of one row (README "Rows", "Email" and "Fields")."""
-    return owners.read(sheet, row, cells, sheet_owner=sheet_owner)
-
-
-def _read_contact_row(
-    sheet, row, cells: dict, *, owners: OwnerLookup, sheet_owner=None
-) -> RowOutcome:
-    """Normalise the mapped cells of one row (README "Rows", "Email" and "Fields")."""
     outcome = RowOutcome(sheet, row)
     raw_email = cells.get("email")
     email, others, error = n.normalize_emails(raw_email)
@@ -171,7 +164,7 @@ class OwnerLookup:
         return self.known[text]
 
     def read(self, sheet, row, cells: dict, *, sheet_owner=None) -> RowOutcome:
-        return _read_contact_row(sheet, row, cells, owners=self, sheet_owner=sheet_owner)
+        return read_contact_row(sheet, row, cells, owners=self, sheet_owner=sheet_owner)
 
 
 REMEMBERED_VALUES = 20_000  # per normaliser and import: bounded, whatever the file holds

@@ -20,6 +20,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from contacts.models import Company, Contact, ImportedContact, Tag
+from crm import bulk
 from crm.bulk import BATCH_SIZE, insert_rows
 
 from .plan import ContactDraft, ExistingContact, ImportPlan
@@ -113,10 +114,10 @@ def load_existing(emails, *, lock: bool) -> dict[str, ExistingContact]:
         return {}
     ids = [row["pk"] for row in rows]
     tags: dict[int, list] = {pk: [] for pk in ids}
-    for contact_id, name in _by_contact_ids(_TAG_NAMES, ids):
+    for contact_id, name in _tag_names(ids):
         tags[contact_id].append(name)
     origins = {}
-    for contact_id, file_name, sheet, row in _by_contact_ids(_ORIGINS, ids):
+    for contact_id, file_name, sheet, row in _origins(ids):
         origins.setdefault(contact_id, {"file": file_name, "sheet": sheet, "row": row})
     zone = crm_time_zone()
     existing = {}
@@ -132,7 +133,7 @@ def load_existing(emails, *, lock: bool) -> dict[str, ExistingContact]:
 
 def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
     """STORED_COLUMNS of the contacts whose lower-cased e-mail is one of these."""
-    if not postgres_sql():
+    if not bulk.postgres_sql():
         return _stored_rows_portable(emails, lock=lock)
     # One array parameter instead of an IN list of thousands (which psycopg has to split
     # and quote one by one); the contact_email_unique_ci index answers lower(email).
@@ -182,35 +183,42 @@ def _stored_rows_portable(emails: list[str], *, lock: bool) -> list[dict]:
     return rows
 
 
-# Tag names and import origins of contacts, in link / provenance id order.
-_TAG_NAMES = (
-    "SELECT link.contact_id, tag.name FROM contacts_contact_tags link "
-    "JOIN contacts_tag tag ON tag.id = link.tag_id "
-    "WHERE link.contact_id = ANY(%s) ORDER BY link.id"
-)
-_ORIGINS = (  # not the jobs' reports
-    "SELECT origin.contact_id, job.file_name, origin.sheet, origin.row "
-    "FROM contacts_importedcontact origin JOIN contacts_importjob job ON job.id = origin.job_id "
-    "WHERE origin.contact_id = ANY(%s) AND origin.created AND NOT job.dry_run ORDER BY origin.id"
-)
+def _tag_names(ids: list[int]) -> list[tuple]:
+    """(contact id, tag name) of these contacts, in link order."""
+    if bulk.postgres_sql():
+        return _by_contact_ids(
+            "SELECT link.contact_id, tag.name FROM contacts_contact_tags link "
+            "JOIN contacts_tag tag ON tag.id = link.tag_id "
+            "WHERE link.contact_id = ANY(%s) ORDER BY link.id",
+            ids,
+        )
+    links = Contact.tags.through.objects.filter(contact_id__in=ids).order_by("pk")
+    return list(links.values_list("contact_id", "tag__name"))
 
 
-def _by_contact_ids(sql: str, ids: list[int]) -> list[tuple]:
-    if not postgres_sql():
-        return _by_contact_ids_portable(sql, ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ids])
-        return cursor.fetchall()
-
-
-def _by_contact_ids_portable(sql: str, ids: list[int]) -> list[tuple]:
-    if sql is _TAG_NAMES:
-        links = Contact.tags.through.objects.filter(contact_id__in=ids).order_by("pk")
-        return list(links.values_list("contact_id", "tag__name"))
+def _origins(ids: list[int]) -> list[tuple]:
+    """(contact id, file, sheet, row) of the imports that created these contacts, oldest first
+    (not the jobs' reports)."""
+    if bulk.postgres_sql():
+        return _by_contact_ids(
+            "SELECT origin.contact_id, job.file_name, origin.sheet, origin.row "
+            "FROM contacts_importedcontact origin "
+            "JOIN contacts_importjob job ON job.id = origin.job_id "
+            "WHERE origin.contact_id = ANY(%s) AND origin.created AND NOT job.dry_run "
+            "ORDER BY origin.id",
+            ids,
+        )
     provenance = ImportedContact.objects.filter(
         contact_id__in=ids, created=True, job__dry_run=False
     ).order_by("pk")
     return list(provenance.values_list("contact_id", "job__file_name", "sheet", "row"))
+
+
+def _by_contact_ids(sql: str, ids: list[int]) -> list[tuple]:
+    """One array parameter, not an IN list of thousands."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids])
+        return cursor.fetchall()
 
 
 def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[int]:
@@ -278,12 +286,6 @@ def _insert_contacts(drafts, companies, user_ids, *, actor, default_owner) -> li
     for key, name in SIMPLE_FIELDS.items():
         columns[name] = [d.values[key] or "" for d in drafts]
     return insert_rows(Contact, columns, returning_ids=True)
-
-
-def postgres_sql() -> bool:
-    """The single-statement inserts and lookups use PostgreSQL's arrays; the embedded SQLite
-    default takes the portable (slower) ORM path."""
-    return connection.vendor == "postgresql"
 
 
 def _update_existing(drafts: list[ContactDraft], companies, user_ids) -> None:
@@ -374,7 +376,7 @@ def _match_lower(table: str, names: list[str]) -> dict[str, int]:
     """
     if not names:
         return {}
-    if not postgres_sql():
+    if not bulk.postgres_sql():
         return _match_lower_portable(table, names)
     quoted = connection.ops.quote_name(table)
     sql = (

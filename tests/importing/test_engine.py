@@ -280,9 +280,9 @@ def test_an_e_mail_created_meanwhile_by_another_import_is_matched_on_retry(
 
 def test_the_portable_write_path_gives_the_same_result(salespeople, monkeypatch):
     """The embedded SQLite default can't use PostgreSQL's arrays: the ORM path must agree."""
-    from contacts.importing import saving
+    from crm import bulk
 
-    monkeypatch.setattr(saving, "postgres_sql", lambda: False)
+    monkeypatch.setattr(bulk, "postgres_sql", lambda: False)
     import_contacts(FIXTURES / "old_customers_2019.xls")
     report = import_contacts(FIXTURES / REGISTER).report
 
