@@ -76,6 +76,12 @@ def parse_args():
     parser.add_argument("--database-prefix", default="trade_crm_import50k")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="server URL")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="cache (progress)")
+    parser.add_argument(
+        "--only", default="abc", help="the phases to run, e.g. c (ratios need all three)"
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="write each child phase's cProfile statistics to DIR"
+    )
     # Internal: one phase in a child process.
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
@@ -464,6 +470,12 @@ def run_phase() -> None:
     baseline = rss_mb()
     if ARGS.phase == "setup":
         figures = phase_setup()
+    elif ARGS.profile:
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            figures = PHASES[ARGS.phase](Path(ARGS.file))
+        profile.dump_stats(Path(ARGS.profile) / f"{ARGS.phase}.prof")
     else:
         figures = PHASES[ARGS.phase](Path(ARGS.file))
     figures.update(baseline_rss_mb=baseline, peak_rss_mb=peak_rss_mb())
@@ -478,6 +490,8 @@ def child(phase: str, database: str, reader: str | None = None, job: int | None 
         command = [sys.executable, __file__, "--phase", phase, "--database", database]
         command += ["--result", result.name, "--file", ARGS.file, "--b-rows", str(ARGS.b_rows)]
         command += ["--pg", ARGS.pg, "--redis", ARGS.redis]
+        if ARGS.profile:
+            command += ["--profile", ARGS.profile]
         if reader:
             command += ["--reader", reader]
         if job:
@@ -556,7 +570,14 @@ def orchestrate() -> None:
     say(f"machine: {os.cpu_count()} CPUs, load average {load_average()} at the start")
     say(server_facts())
     ensure_workbook(path)
+    a = measure_floor() if "a" in ARGS.only else None
+    b = measure_import_export(a["reader"] if a else "calamine") if "b" in ARGS.only else None
+    ours = measure_ours() if "c" in ARGS.only else None
+    summary(a, b, ours)
+    say(f"\nload average {load_average()} at the end")
 
+
+def measure_floor() -> dict:
     say("\n[a] read every cell as text, then COPY into a normal (logged) table of text columns")
     floor = {}
     for reader in READERS:
@@ -571,16 +592,19 @@ def orchestrate() -> None:
             f"{figures['baseline_rss_mb']:.0f})"
         )
     fastest = min(READERS, key=lambda reader: floor[reader]["seconds"])
-    a = floor[fastest]
+    a = {**floor[fastest], "reader": fastest}
     say(f"  a = {fastest} ({a['seconds']:.2f} s); (b) reads the file with it too")
+    return a
 
+
+def measure_import_export(reader: str) -> dict:
     say(f"\n[b] django-import-export 4.4.3: dry run + import of {ARGS.b_rows:,} rows, empty CRM")
     database = fresh_database("b")
     settle()
-    b = child("b", database, fastest)
+    b = child("b", database, reader)
     # The whole file is read whatever --b-rows says: only the import's share is scaled.
     scale = ROWS / b["rows"]
-    b_seconds = b["read_seconds"] + (b["dry_run_seconds"] + b["import_seconds"]) * scale
+    b["scaled_seconds"] = b["read_seconds"] + (b["dry_run_seconds"] + b["import_seconds"]) * scale
     say(
         f"  read + Dataset {b['read_seconds']:.2f} s, dry run {b['dry_run_seconds']:.2f} s, "
         f"import {b['import_seconds']:.2f} s = {b['seconds']:.2f} s for {b['rows']:,} rows "
@@ -610,13 +634,16 @@ def orchestrate() -> None:
     if b["rows"] < ROWS:
         say(
             f"  EXTRAPOLATED: measured {b['rows']:,} rows; dry run + import scaled linearly "
-            f"x{scale:.2f}, plus the read: {b_seconds:.1f} s for {ROWS:,} rows "
+            f"x{scale:.2f}, plus the read: {b['scaled_seconds']:.1f} s for {ROWS:,} rows "
             f"(peak RSS not scaled; the seconds per {BLOCK:,} rows above show whether the "
             f"cost per row stays flat)"
         )
     if not b["has_errors"]:
         assert b["contacts"] == b["totals"]["new"], "import-export: contacts != new rows"
+    return b
 
+
+def measure_ours() -> dict:
     say("\n[c] our import, browser flow: preview_upload (web) + run_import_job (worker)")
     database = fresh_database("c")
     ours = {}
@@ -645,26 +672,34 @@ def orchestrate() -> None:
     assert c1["contacts"] == c1["totals"]["created"], "c1: contacts != created"
     assert c2["totals"]["created"] == 0 and c2["contacts"] == c1["contacts"], "c2 created some"
     say("  checks: after c1 contacts == created; c2 created 0 and left the count as it was: OK")
+    return ours
 
+
+def summary(a: dict | None, b: dict | None, ours: dict | None) -> None:
     say(f"\nSummary ({ROWS:,} rows, wall seconds; rows/s over {ROWS:,} rows)")
-    say(line(f"a   {fastest} read + COPY", a))
-    b_label = "b   django-import-export" + (" (extrapolated)" if b["rows"] < ROWS else "")
-    say(line(b_label, b, b_seconds))
-    say(line("c1  our import, empty CRM", c1))
-    say(line("c2  our import, same contacts again", c2))
-    for label, figures in (("c1", c1), ("c2", c2)):
-        ratio = figures["seconds"] / a["seconds"]
-        ok = verdict(ratio <= MAX_C_OVER_A)
-        say(f"  {label}/a = {ratio:.2f} (target <= {MAX_C_OVER_A}): {ok}")
-    ratio = b_seconds / c1["seconds"]
-    say(f"  b/c1 = {ratio:.1f} (target >= {MIN_B_OVER_C}): {verdict(ratio >= MIN_B_OVER_C)}")
-    for label, figures in (("c1", c1), ("c2", c2)):
+    if a:
+        say(line(f"a   {a['reader']} read + COPY", a))
+    if b:
+        b_label = "b   django-import-export" + (" (extrapolated)" if b["rows"] < ROWS else "")
+        say(line(b_label, b, b["scaled_seconds"]))
+    if not ours:
+        return
+    say(line("c1  our import, empty CRM", ours["c1"]))
+    say(line("c2  our import, same contacts again", ours["c2"]))
+    for label, figures in ours.items():
+        if a:
+            ratio = figures["seconds"] / a["seconds"]
+            ok = verdict(ratio <= MAX_C_OVER_A)
+            say(f"  {label}/a = {ratio:.2f} (target <= {MAX_C_OVER_A}): {ok}")
+    if b:
+        ratio = b["scaled_seconds"] / ours["c1"]["seconds"]
+        say(f"  b/c1 = {ratio:.1f} (target >= {MIN_B_OVER_C}): {verdict(ratio >= MIN_B_OVER_C)}")
+    for label, figures in ours.items():
         peak = figures["peak_rss_mb"]
         say(
             f"  {label} peak RSS {peak:.0f} MB (target <= {MAX_PEAK_RSS_MB} MB): "
             f"{verdict(peak <= MAX_PEAK_RSS_MB)}"
         )
-    say(f"\nload average {load_average()} at the end")
 
 
 if __name__ == "__main__":
