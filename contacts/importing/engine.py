@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 from accounts.services import record_audit
 from contacts.models import ImportJob, ImportStatus
 from crm.bulk import save_json
+from crm.memory import cycle_collection_paused
 
 from . import prepared
 from .normalising import normalise_rows
@@ -79,19 +80,20 @@ def import_contacts(
         if job is not None:
             _mark(job, status=ImportStatus.RUNNING)
         try:
-            return _import(
-                stream,
-                name,
-                limits=limits,
-                default_owner=default_owner,
-                dry_run=dry_run,
-                actor=actor,
-                progress=progress,
-                job=job,
-                column_overrides=column_overrides,
-                preview_rows=preview_rows,
-                prepared_rows=prepared_rows,
-            )
+            with cycle_collection_paused():
+                return _import(
+                    stream,
+                    name,
+                    limits=limits,
+                    default_owner=default_owner,
+                    dry_run=dry_run,
+                    actor=actor,
+                    progress=progress,
+                    job=job,
+                    column_overrides=column_overrides,
+                    preview_rows=preview_rows,
+                    prepared_rows=prepared_rows,
+                )
         except Exception as error:
             if job is not None:
                 message = error.message if isinstance(error, ImportFileError) else str(error)

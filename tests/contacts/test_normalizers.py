@@ -264,6 +264,66 @@ def test_normalize_email(raw, expected):
     assert normalize_email(raw) == expected
 
 
+# Addresses at the edges of Django's EmailValidator: the import's own check (which does not
+# raise) must accept exactly what the validator accepts.
+EMAIL_VALIDATOR_EDGES = [
+    "a@x.example",
+    "first.last+tag@sub.x.example",
+    "a@localhost",
+    "a@LOCALHOST",
+    "a@x",
+    "a@x.",
+    "a@x.example.",
+    "a@-x.example",
+    "a@x-.example",
+    "a@x..example",
+    "a@x.e",
+    "a@x.123",
+    "a@xn--fsqu00a.xn--0zwm56d",
+    "a@例え.テスト",
+    ".a@x.example",
+    "a.@x.example",
+    "a..b@x.example",
+    '"a b"@x.example',
+    '"a\\"b"@x.example',
+    '"unterminated@x.example',
+    "a@[192.0.2.1]",
+    "a@[192.0.2.256]",
+    "a@[IPv6:2001:db8::1]",
+    "a@[2001:db8::1]",
+    "a@[not an ip]",
+    "a@b@x.example",
+    "@x.example",
+    "a@",
+    "@",
+    "",
+    "no-at-sign",
+    "a\nb@x.example",
+    "a@x.example\n",
+    "ünï@x.example",
+    "a@" + "x" * 63 + ".example",
+    "a@" + "x" * 64 + ".example",
+    "a" * 64 + "@x.example",
+    ("a" * 300) + "@x.example",
+    "a@" + ".".join(["x" * 60] * 5) + ".example",
+]
+
+
+@pytest.mark.parametrize("address", EMAIL_VALIDATOR_EDGES)
+def test_email_check_agrees_with_django_validator(address):
+    from django.core.exceptions import ValidationError
+    from django.core.validators import EmailValidator
+
+    from contacts.normalizers import _is_valid_email
+
+    try:
+        EmailValidator()(address)
+        expected = True
+    except ValidationError:
+        expected = False
+    assert _is_valid_email(address) is expected
+
+
 # --------------------------------------------------------------------------
 # Text
 # --------------------------------------------------------------------------
