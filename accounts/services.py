@@ -27,6 +27,7 @@ def record_audit(*, actor, action, object_type, ids=(), detail=None, ip_address=
     insert_rows(
         AuditedObject,
         {"entry": [entry.pk] * len(ids), "object_type": [object_type] * len(ids), "object_id": ids},
+        held_references=["entry"],  # written just now, in this transaction when there is one
     )
     return entry
 

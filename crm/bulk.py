@@ -8,9 +8,11 @@ rows as one stream, and a JSON document as one server-side parameter.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import orjson
-from django.db import connection
+from django.conf import settings
+from django.db import IntegrityError, connection
 from django.db.models import JSONField
 from django.utils import timezone
 
@@ -23,7 +25,14 @@ def postgres_sql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def insert_rows(model, columns: dict, *, returning_ids=False, on_conflict_do_nothing=False):
+def insert_rows(
+    model,
+    columns: dict,
+    *,
+    returning_ids=False,
+    on_conflict_do_nothing=False,
+    held_references=(),
+):
     """Insert rows given as one list per column; return their ids (in order) if asked.
 
     PostgreSQL gets COPY, its fastest way in: about ten times faster than an INSERT whose
@@ -32,6 +41,10 @@ def insert_rows(model, columns: dict, *, returning_ids=False, on_conflict_do_not
     the rows are copied into a temporary table and inserted from there, skipping conflicts.
     Columns not given get the model's defaults (auto_now fields the time now), so a field added
     to the model later is still filled.
+
+    Inside a transaction, foreign keys are checked once per column (see checked_references);
+    held_references names the foreign keys whose rows this transaction created or already holds
+    locked (they are only looked up, not locked again).
     """
     count = len(next(iter(columns.values()))) if columns else 0
     if count == 0:
@@ -48,20 +61,82 @@ def insert_rows(model, columns: dict, *, returning_ids=False, on_conflict_do_not
     names = ", ".join(quote(field.column) for field in fields)
     with connection.cursor() as cursor:
         if not on_conflict_do_nothing:
-            _copy(cursor, f"COPY {table} ({names}) FROM STDIN", arrays)
+            with checked_references(cursor, fields, arrays, held_references):
+                _copy(cursor, f"COPY {table} ({names}) FROM STDIN", arrays)
             return ids
         scratch = quote(f"import_rows_{model._meta.db_table}")
         cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
         cursor.execute(f"CREATE TEMPORARY TABLE {scratch} AS SELECT {names} FROM {table} LIMIT 0")
         try:
             _copy(cursor, f"COPY {scratch} ({names}) FROM STDIN", arrays)
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} "  # noqa: S608
-                "ON CONFLICT DO NOTHING"
-            )
+            with checked_references(cursor, fields, arrays, held_references):
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} "  # noqa: S608
+                    "ON CONFLICT DO NOTHING"
+                )
         finally:
             cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
     return ids
+
+
+@contextmanager
+def checked_references(cursor, fields, arrays, held=()):
+    """Check the rows' foreign keys per column instead of per row, when the database allows.
+
+    PostgreSQL checks a foreign key with one query per inserted row, at commit (Django's
+    constraints are deferred): for an import of 50,000 contacts with their tags, provenance
+    and audit rows, some 550,000 lookups and over four seconds. Here each referenced table is
+    asked once, for the distinct values of the column: every one must exist, and is locked
+    FOR KEY SHARE, as PostgreSQL's own check would lock it, so it cannot be deleted before
+    this transaction ends (rows named in `held` were created by this transaction or are locked
+    by it already: they are only looked up). A missing one raises IntegrityError before
+    anything is written. Then the insert runs with session_replication_role = replica, which
+    leaves out the row triggers; no triggers but the foreign keys' are on these tables.
+
+    Only inside a transaction (the locks must last until it ends), only if the database role
+    may set that parameter (a superuser, or on PostgreSQL 15+ one granted SET on it), and only
+    with settings.BULK_SET_BASED_KEY_CHECKS; otherwise PostgreSQL checks row by row as usual.
+    """
+    if not _may_skip_row_triggers(cursor):
+        yield
+        return
+    for field, values in zip(fields, arrays, strict=True):
+        if field.remote_field is not None and field.concrete:
+            _check_reference(cursor, field, values, lock=field.name not in held)
+    cursor.execute("SET LOCAL session_replication_role = replica")
+    yield
+    # Only after a success: a failed insert aborts the transaction (or savepoint), and rolling
+    # it back undoes the SET LOCAL as well.
+    cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+def _may_skip_row_triggers(cursor) -> bool:
+    if not (settings.BULK_SET_BASED_KEY_CHECKS and connection.in_atomic_block):
+        return False
+    allowed = "current_setting('is_superuser') = 'on'"
+    if connection.pg_version >= 150000:
+        allowed += " OR has_parameter_privilege('session_replication_role', 'SET')"
+    cursor.execute(f"SELECT {allowed}")  # noqa: S608 - no user input
+    return cursor.fetchone()[0]
+
+
+def _check_reference(cursor, field, values, *, lock: bool) -> None:
+    wanted = {value for value in values if value is not None}
+    if not wanted:
+        return
+    quote = connection.ops.quote_name
+    target = field.target_field
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM {quote(target.model._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote(target.column)} = ANY(%s)" + (" FOR KEY SHARE" if lock else "") + ") found"
+    )
+    cursor.execute(sql, [list(wanted)])
+    found = cursor.fetchone()[0]
+    if found != len(wanted):
+        raise IntegrityError(
+            f"{field.model._meta.db_table}.{field.column}: {len(wanted) - found} of "
+            f"{len(wanted)} referenced rows are missing from {target.model._meta.db_table}"
+        )
 
 
 def _full_columns(model, columns: dict, count: int):
@@ -88,10 +163,10 @@ def _next_ids(model, count: int) -> list[int]:
     table, column = model._meta.db_table, model._meta.pk.column
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            "SELECT array_agg(nextval(pg_get_serial_sequence(%s, %s))) FROM generate_series(1, %s)",
             [table, column, count],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchone()[0]  # one array, not a result row per id
 
 
 def _copy(cursor, statement: str, arrays: list) -> None:

@@ -238,16 +238,25 @@ def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[in
     )
     _update_existing(changed, companies, user_ids)
 
-    links = [
-        (contact_id, tag_ids[tag.lower()])
-        for contact_id, draft in zip(created_ids, new, strict=True)
-        for tag in draft.values["tags"]
-    ] + [(d.existing.id, tag_ids[tag.lower()]) for d in changed for tag in d.tags_added]
-    insert_rows(
-        Contact.tags.through,
-        {"contact": [c for c, _t in links], "tag": [t for _c, t in links]},
-        on_conflict_do_nothing=True,
-    )
+    # A new contact has no links yet: its own go straight in (two spellings of one tag give
+    # one link). Tags added to an existing contact skip any link the database's lower() finds
+    # there already.
+    new_links = {"contact": [], "tag": []}
+    for contact_id, draft in zip(created_ids, new, strict=True):
+        for tag_id in dict.fromkeys(tag_ids[tag.lower()] for tag in draft.values["tags"]):
+            new_links["contact"].append(contact_id)
+            new_links["tag"].append(tag_id)
+    added_links = {
+        "contact": [d.existing.id for d in changed for _tag in d.tags_added],
+        "tag": [tag_ids[tag.lower()] for d in changed for tag in d.tags_added],
+    }
+    for links, on_conflict_do_nothing in ((new_links, False), (added_links, True)):
+        insert_rows(
+            Contact.tags.through,
+            links,
+            on_conflict_do_nothing=on_conflict_do_nothing,
+            held_references=["contact"],  # created here, or locked by load_existing
+        )
 
     drafts = [*new, *changed]
     insert_rows(
@@ -262,6 +271,7 @@ def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[in
             "sheet": [d.first_row["sheet"] for d in drafts],
             "row": [d.first_row["row"] for d in drafts],
         },
+        held_references=["contact"],
     )
     return created_ids
 
