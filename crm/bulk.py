@@ -7,6 +7,7 @@ rows as one stream, and a JSON document as one server-side parameter.
 
 from __future__ import annotations
 
+import itertools
 import json
 from contextlib import contextmanager
 
@@ -130,8 +131,9 @@ def _check_reference(cursor, field, values, *, lock: bool) -> None:
         f"SELECT count(*) FROM (SELECT 1 FROM {quote(target.model._meta.db_table)} "  # noqa: S608
         f"WHERE {quote(target.column)} = ANY(%s)" + (" FOR KEY SHARE" if lock else "") + ") found"
     )
-    cursor.execute(sql, [list(wanted)])
-    found = cursor.fetchone()[0]
+    with server_bound_cursor() as bound:
+        bound.execute(sql, [list(wanted)])
+        found = bound.fetchone()[0]
     if found != len(wanted):
         raise IntegrityError(
             f"{field.model._meta.db_table}.{field.column}: {len(wanted) - found} of "
@@ -140,7 +142,8 @@ def _check_reference(cursor, field, values, *, lock: bool) -> None:
 
 
 def _full_columns(model, columns: dict, count: int):
-    """Every concrete field but the key, with its values: the given ones, else defaults."""
+    """Every concrete field but the key, with its values: the given ones, else defaults.
+    Defaults and JSON text are produced as COPY takes the rows (iterators, not lists)."""
     now = timezone.now()
     fields, arrays = [], []
     for field in model._meta.concrete_fields:
@@ -149,11 +152,14 @@ def _full_columns(model, columns: dict, count: int):
         if field.name in columns:
             values = columns[field.name]
         elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            values = [now] * count
+            values = itertools.repeat(now, count)
+        elif field.remote_field is not None:
+            values = [field.get_default()] * count  # a list: checked_references reads it too
         else:
-            values = [field.get_default()] * count
+            values = itertools.repeat(field.get_default(), count)
         if isinstance(field, JSONField):
-            values = [None if v is None else json.dumps(v, cls=field.encoder) for v in values]
+            # Text, converted as the rows are sent (COPY would write bytes as bytea).
+            values = map(_json_text(field.encoder), values)
         fields.append(field)
         arrays.append(values)
     return fields, arrays
@@ -193,19 +199,36 @@ def _attname(model, name: str) -> str:
     return model._meta.get_field(name).attname  # "company" -> "company_id": ids, not objects
 
 
+@contextmanager
+def server_bound_cursor(name: str | None = None):
+    """A psycopg cursor on Django's connection whose parameters travel apart from the SQL.
+
+    Django binds parameters on the client: an array of 50,000 ids or addresses becomes SQL
+    text quoted value by value in Python (slow, and the whole statement held in memory twice).
+    Here the driver sends it as one parameter. With a name, a server-side cursor (fetched in
+    chunks). Errors are Django's, as with connection.cursor(); PostgreSQL only."""
+    from psycopg import Cursor, ServerCursor
+
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors:
+        # Outside a transaction a server-side cursor must be WITH HOLD (as Django's own).
+        named = name and ServerCursor(raw, name, withhold=connection.get_autocommit())
+        with named or Cursor(raw) as cursor:
+            yield cursor
+
+
 def save_json(model, pk: int, field_name: str, document) -> None:
     """Write one JSON document into a row (a report of tens of thousands of rows): as a
     server-side parameter on PostgreSQL, through the ORM elsewhere."""
     if not postgres_sql():
         model._default_manager.filter(pk=pk).update(**{field_name: document})
         return
-    from psycopg import Cursor
     from psycopg.types.json import Jsonb
 
     field = model._meta.get_field(field_name)
     quote = connection.ops.quote_name
-    connection.ensure_connection()
-    with connection.wrap_database_errors, Cursor(connection.connection) as cursor:
+    with server_bound_cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(model._meta.db_table)} SET {quote(field.column)} = %s "  # noqa: S608
             f"WHERE {quote(model._meta.pk.column)} = %s",
@@ -213,8 +236,20 @@ def save_json(model, pk: int, field_name: str, document) -> None:
         )
 
 
+def _json_text(encoder):
+    dumps = _json_dumps(encoder)
+
+    def text(value):
+        if value is None:
+            return None
+        return "[]" if value == [] else dumps(value).decode()
+
+    return text
+
+
 def _json_dumps(encoder):
-    """orjson (several times faster) unless the field has an encoder of its own."""
+    """orjson (several times faster) unless the field has an encoder of its own. Bytes either
+    way: COPY and the Jsonb wrapper take them as they are."""
     if encoder is None:
         return orjson.dumps
-    return lambda value: json.dumps(value, cls=encoder)
+    return lambda value: json.dumps(value, cls=encoder).encode()

@@ -9,9 +9,10 @@ contact form does (contacts.services.get_or_create_company / set_tags).
 from __future__ import annotations
 
 import datetime
-import json
+import functools
 import zoneinfo
 
+import orjson
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -95,13 +96,22 @@ def contact_values(row: dict, tag_names: list, zone=None) -> dict:
     values["email"] = row["email"]
     values["company"] = row["company__name"]
     first = row["first_contact_date"]
-    values["first_contact_date"] = first.isoformat() if first else None
+    values["first_contact_date"] = _report_day(first) if first else None
     last = row["last_contacted_at"]
-    values["last_contact_date"] = last.astimezone(zone).date().isoformat() if last else None
+    values["last_contact_date"] = _report_day(last, zone) if last else None
     values["tags"] = list(tag_names)
     values["owner"] = row["owner__username"]
     values["other_emails"] = list(row["other_emails"] or [])
     return values
+
+
+def _report_day(value, zone=None) -> str:
+    """YYYY-MM-DD of a date, or of a time's day in the CRM's zone; PostgreSQL gives the text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime.datetime):
+        value = value.astimezone(zone or crm_time_zone()).date()
+    return value.isoformat()
 
 
 def load_existing(emails, *, lock: bool) -> dict[str, ExistingContact]:
@@ -138,9 +148,13 @@ def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
     # One array parameter instead of an IN list of thousands (which psycopg has to split
     # and quote one by one); the contact_email_unique_ci index answers lower(email).
     simple = ", ".join(f"c.{connection.ops.quote_name(name)}" for name in SIMPLE_FIELDS.values())
+    # The days come as the report's text, the last contact's in the CRM's time zone (the
+    # driver would build two date or time objects per row); other_emails as JSON text.
     sql = (
-        "SELECT c.id, lower(c.email), c.email, co.name, c.first_contact_date, "  # noqa: S608
-        f"c.last_contacted_at, u.username, c.other_emails, {simple} "
+        "SELECT c.id, lower(c.email), c.email, co.name, "  # noqa: S608
+        "to_char(c.first_contact_date, 'YYYY-MM-DD'), "
+        "to_char(c.last_contacted_at AT TIME ZONE %s, 'YYYY-MM-DD'), "
+        f"u.username, c.other_emails::text, {simple} "
         f"FROM {Contact._meta.db_table} c "
         f"LEFT JOIN {Company._meta.db_table} co ON co.id = c.company_id "
         f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = c.owner_id "
@@ -153,8 +167,8 @@ def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
     repeated = [STORED_COLUMNS.index(name) for name in REPEATED_COLUMNS]
     # A server-side cursor, fetched in chunks: the whole result is never held twice (as the
     # driver's rows and as our dicts).
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [emails])
+    with bulk.server_bound_cursor(name="import_existing_contacts") as cursor:
+        cursor.execute(sql, [settings.TIME_ZONE, emails])
         while chunk := cursor.fetchmany(LOOKUP_CHUNK):
             for row in chunk:
                 row = list(row)
@@ -163,8 +177,8 @@ def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
                     if value is not None:
                         row[index] = shared.setdefault(value, value)
                 row = dict(zip(STORED_COLUMNS, row, strict=True))
-                if isinstance(row["other_emails"], str):  # Django leaves jsonb as text
-                    row["other_emails"] = json.loads(row["other_emails"])
+                if row["other_emails"] is not None:
+                    row["other_emails"] = orjson.loads(row["other_emails"])
                 stored.append(row)
     return stored
 
@@ -216,7 +230,7 @@ def _origins(ids: list[int]) -> list[tuple]:
 
 def _by_contact_ids(sql: str, ids: list[int]) -> list[tuple]:
     """One array parameter, not an IN list of thousands."""
-    with connection.cursor() as cursor:
+    with bulk.server_bound_cursor() as cursor:
         cursor.execute(sql, [ids])
         return cursor.fetchall()
 
@@ -238,25 +252,7 @@ def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[in
     )
     _update_existing(changed, companies, user_ids)
 
-    # A new contact has no links yet: its own go straight in (two spellings of one tag give
-    # one link). Tags added to an existing contact skip any link the database's lower() finds
-    # there already.
-    new_links = {"contact": [], "tag": []}
-    for contact_id, draft in zip(created_ids, new, strict=True):
-        for tag_id in dict.fromkeys(tag_ids[tag.lower()] for tag in draft.values["tags"]):
-            new_links["contact"].append(contact_id)
-            new_links["tag"].append(tag_id)
-    added_links = {
-        "contact": [d.existing.id for d in changed for _tag in d.tags_added],
-        "tag": [tag_ids[tag.lower()] for d in changed for tag in d.tags_added],
-    }
-    for links, on_conflict_do_nothing in ((new_links, False), (added_links, True)):
-        insert_rows(
-            Contact.tags.through,
-            links,
-            on_conflict_do_nothing=on_conflict_do_nothing,
-            held_references=["contact"],  # created here, or locked by load_existing
-        )
+    _insert_tag_links(new, created_ids, changed, tag_ids)
 
     drafts = [*new, *changed]
     insert_rows(
@@ -276,20 +272,43 @@ def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[in
     return created_ids
 
 
+def _insert_tag_links(new, created_ids, changed, tag_ids) -> None:
+    """A new contact has no links yet: its own go straight in (two spellings of one tag give
+    one link). Tags added to an existing contact skip any link the database's lower() finds
+    there already. (A function of its own: the link lists are freed before the next insert.)"""
+    new_links = {"contact": [], "tag": []}
+    for contact_id, draft in zip(created_ids, new, strict=True):
+        for tag_id in dict.fromkeys(tag_ids[tag.lower()] for tag in draft.values["tags"]):
+            new_links["contact"].append(contact_id)
+            new_links["tag"].append(tag_id)
+    added_links = {
+        "contact": [d.existing.id for d in changed for _tag in d.tags_added],
+        "tag": [tag_ids[tag.lower()] for d in changed for tag in d.tags_added],
+    }
+    for links, on_conflict_do_nothing in ((new_links, False), (added_links, True)):
+        insert_rows(
+            Contact.tags.through,
+            links,
+            on_conflict_do_nothing=on_conflict_do_nothing,
+            held_references=["contact"],  # created here, or locked by load_existing
+        )
+
+
 def _insert_contacts(drafts, companies, user_ids, *, actor, default_owner) -> list[int]:
     """The new contacts in file order; their ids in that order."""
     owner_default = default_owner.pk if default_owner is not None else None
     zone = crm_time_zone()
+    # A file holds a few thousand distinct days: each is converted once (and stored once).
+    day = functools.lru_cache(maxsize=None)(_date)
+    midnight = functools.lru_cache(maxsize=None)(lambda iso: last_contacted_at(iso, zone))
     columns = {
         "email": [d.email for d in drafts],
         "other_emails": [d.values["other_emails"] or [] for d in drafts],
         "company": [
             companies.get(d.values["company"]) if d.values["company"] else None for d in drafts
         ],
-        "first_contact_date": [_date(d.values["first_contact_date"]) for d in drafts],
-        "last_contacted_at": [
-            last_contacted_at(d.values["last_contact_date"], zone) for d in drafts
-        ],
+        "first_contact_date": [day(d.values["first_contact_date"]) for d in drafts],
+        "last_contacted_at": [midnight(d.values["last_contact_date"]) for d in drafts],
         "owner": [user_ids.get(d.values["owner"]) or owner_default for d in drafts],
         "created_by": [actor.pk if getattr(actor, "pk", None) else None] * len(drafts),
     }
