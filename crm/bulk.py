@@ -127,12 +127,15 @@ def _check_reference(cursor, field, values, *, lock: bool) -> None:
         return
     quote = connection.ops.quote_name
     target = field.target_field
+    integers = all(type(value) is int for value in wanted)
     sql = (
         f"SELECT count(*) FROM (SELECT 1 FROM {quote(target.model._meta.db_table)} "  # noqa: S608
-        f"WHERE {quote(target.column)} = ANY(%s)" + (" FOR KEY SHARE" if lock else "") + ") found"
+        f"WHERE {quote(target.column)} = ANY({ID_ARRAY if integers else '%s'})"
+        + (" FOR KEY SHARE" if lock else "")
+        + ") found"
     )
     with server_bound_cursor() as bound:
-        bound.execute(sql, [list(wanted)])
+        bound.execute(sql, [id_array(wanted) if integers else list(wanted)])
         found = bound.fetchone()[0]
     if found != len(wanted):
         raise IntegrityError(
@@ -197,6 +200,25 @@ def _bulk_create(model, columns: dict, returning_ids: bool, ignore_conflicts: bo
 
 def _attname(model, name: str) -> str:
     return model._meta.get_field(name).attname  # "company" -> "company_id": ids, not objects
+
+
+# Arrays of tens of thousands of values are sent as one text that PostgreSQL splits: psycopg
+# adapts a Python list element by element in Python (about 0.4 s for 50,000 addresses).
+ID_ARRAY = "string_to_array(%s, ',')::bigint[]"
+LINE_ARRAY = "string_to_array(%s, E'\\n')"
+
+
+def id_array(ids) -> str:
+    """The parameter for ID_ARRAY."""
+    return ",".join(map(str, ids))
+
+
+def line_array(texts) -> str:
+    """The parameter for LINE_ARRAY: texts without line breaks (e-mail addresses)."""
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:
+        raise ValueError("line_array: a text holds a line break")
+    return joined
 
 
 @contextmanager

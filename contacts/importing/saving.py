@@ -158,7 +158,8 @@ def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
         f"FROM {Contact._meta.db_table} c "
         f"LEFT JOIN {Company._meta.db_table} co ON co.id = c.company_id "
         f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = c.owner_id "
-        "WHERE lower(c.email) = ANY(%s) ORDER BY c.id" + (" FOR UPDATE OF c" if lock else "")
+        f"WHERE lower(c.email) = ANY({bulk.LINE_ARRAY}) ORDER BY c.id"
+        + (" FOR UPDATE OF c" if lock else "")
     )
     stored = []
     # The driver makes a new string per cell; the same country, stage, owner or day thousands
@@ -168,7 +169,7 @@ def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
     # A server-side cursor, fetched in chunks: the whole result is never held twice (as the
     # driver's rows and as our dicts).
     with bulk.server_bound_cursor(name="import_existing_contacts") as cursor:
-        cursor.execute(sql, [settings.TIME_ZONE, emails])
+        cursor.execute(sql, [settings.TIME_ZONE, bulk.line_array(emails)])
         while chunk := cursor.fetchmany(LOOKUP_CHUNK):
             for row in chunk:
                 row = list(row)
@@ -203,7 +204,7 @@ def _tag_names(ids: list[int]) -> list[tuple]:
         return _by_contact_ids(
             "SELECT link.contact_id, tag.name FROM contacts_contact_tags link "
             "JOIN contacts_tag tag ON tag.id = link.tag_id "
-            "WHERE link.contact_id = ANY(%s) ORDER BY link.id",
+            f"WHERE link.contact_id = ANY({bulk.ID_ARRAY}) ORDER BY link.id",
             ids,
         )
     links = Contact.tags.through.objects.filter(contact_id__in=ids).order_by("pk")
@@ -218,7 +219,8 @@ def _origins(ids: list[int]) -> list[tuple]:
             "SELECT origin.contact_id, job.file_name, origin.sheet, origin.row "
             "FROM contacts_importedcontact origin "
             "JOIN contacts_importjob job ON job.id = origin.job_id "
-            "WHERE origin.contact_id = ANY(%s) AND origin.created AND NOT job.dry_run "
+            f"WHERE origin.contact_id = ANY({bulk.ID_ARRAY}) AND origin.created "
+            "AND NOT job.dry_run "
             "ORDER BY origin.id",
             ids,
         )
@@ -231,7 +233,7 @@ def _origins(ids: list[int]) -> list[tuple]:
 def _by_contact_ids(sql: str, ids: list[int]) -> list[tuple]:
     """One array parameter, not an IN list of thousands."""
     with bulk.server_bound_cursor() as cursor:
-        cursor.execute(sql, [ids])
+        cursor.execute(sql, [bulk.id_array(ids)])
         return cursor.fetchall()
 
 
