@@ -119,60 +119,59 @@ def load_existing(emails, *, lock: bool) -> dict[str, ExistingContact]:
     emails = sorted(set(emails))
     if not emails:
         return {}
-    rows = _stored_rows(emails, lock=lock)
-    if not rows:
-        return {}
-    ids = [row["pk"] for row in rows]
-    tags: dict[int, list] = {pk: [] for pk in ids}
-    for contact_id, name in _tag_names(ids):
-        tags[contact_id].append(name)
-    origins = {}
-    for contact_id, file_name, sheet, row in _origins(ids):
-        origins.setdefault(contact_id, {"file": file_name, "sheet": sheet, "row": row})
     zone = crm_time_zone()
     existing = {}
-    for index, row in enumerate(rows):
-        rows[index] = None  # the stored row becomes its report form: never both held whole
+    for row, tag_names, origin in _stored_contacts(emails, lock=lock):
         existing[row["email_key"]] = ExistingContact(
-            id=row["pk"],
-            values=contact_values(row, tags[row["pk"]], zone),
-            existing_from=origins.get(row["pk"]),
+            id=row["pk"], values=contact_values(row, tag_names, zone), existing_from=origin
         )
     return existing
 
 
-def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
-    """STORED_COLUMNS of the contacts whose lower-cased e-mail is one of these."""
+def _stored_contacts(emails: list[str], *, lock: bool):
+    """(STORED_COLUMNS as a dict, tag names in link order, origin) of the contacts whose
+    lower-cased e-mail is one of these, one at a time: each becomes its report form before the
+    next is read, so the stored rows are never all held at once (49,000 of them: 60 MB)."""
     if not bulk.postgres_sql():
-        return _stored_rows_portable(emails, lock=lock)
-    # One array parameter instead of an IN list of thousands (which psycopg has to split
-    # and quote one by one); the contact_email_unique_ci index answers lower(email).
-    simple = ", ".join(f"c.{connection.ops.quote_name(name)}" for name in SIMPLE_FIELDS.values())
-    # The days come as the report's text, the last contact's in the CRM's time zone (the
-    # driver would build two date or time objects per row); other_emails as JSON text.
+        yield from _stored_contacts_portable(emails, lock=lock)
+        return
+    quote = connection.ops.quote_name
+    simple = ", ".join(f"c.{quote(name)}" for name in SIMPLE_FIELDS.values())
+    # One query: the addresses as one array (the contact_email_unique_ci index answers
+    # lower(email)), the tags and the import that created the contact alongside. The days
+    # come as the report's text, the last contact's in the CRM's time zone (the driver would
+    # build two date or time objects per row); other_emails as JSON text.
     sql = (
         "SELECT c.id, lower(c.email), c.email, co.name, "  # noqa: S608
         "to_char(c.first_contact_date, 'YYYY-MM-DD'), "
         "to_char(c.last_contacted_at AT TIME ZONE %s, 'YYYY-MM-DD'), "
-        f"u.username, c.other_emails::text, {simple} "
+        f"u.username, c.other_emails::text, {simple}, "
+        "ARRAY(SELECT tag.name FROM contacts_contact_tags link "
+        "JOIN contacts_tag tag ON tag.id = link.tag_id "
+        "WHERE link.contact_id = c.id ORDER BY link.id), "
+        "origin.file_name, origin.sheet, origin.row "
         f"FROM {Contact._meta.db_table} c "
         f"LEFT JOIN {Company._meta.db_table} co ON co.id = c.company_id "
         f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = c.owner_id "
+        "LEFT JOIN LATERAL (SELECT job.file_name, provenance.sheet, provenance.row "
+        "FROM contacts_importedcontact provenance "
+        "JOIN contacts_importjob job ON job.id = provenance.job_id "
+        "WHERE provenance.contact_id = c.id AND provenance.created AND NOT job.dry_run "
+        "ORDER BY provenance.id LIMIT 1) origin ON true "
         f"WHERE lower(c.email) = ANY({bulk.LINE_ARRAY}) ORDER BY c.id"
         + (" FOR UPDATE OF c" if lock else "")
     )
-    stored = []
-    # The driver makes a new string per cell; the same country, stage, owner or day thousands
-    # of times over is kept once.
+    # The driver makes a new string per cell; the same country, stage, owner, day, tag or file
+    # name thousands of times over is kept once.
     shared: dict = {}
     repeated = [STORED_COLUMNS.index(name) for name in REPEATED_COLUMNS]
-    # A server-side cursor, fetched in chunks: the whole result is never held twice (as the
-    # driver's rows and as our dicts).
+    width = len(STORED_COLUMNS)
+    # A server-side cursor, fetched in chunks: the result is never held whole by the driver.
     with bulk.server_bound_cursor(name="import_existing_contacts") as cursor:
         cursor.execute(sql, [settings.TIME_ZONE, bulk.line_array(emails)])
         while chunk := cursor.fetchmany(LOOKUP_CHUNK):
-            for row in chunk:
-                row = list(row)
+            for fetched in chunk:
+                row = list(fetched[:width])
                 for index in repeated:
                     value = row[index]
                     if value is not None:
@@ -180,8 +179,26 @@ def _stored_rows(emails: list[str], *, lock: bool) -> list[dict]:
                 row = dict(zip(STORED_COLUMNS, row, strict=True))
                 if row["other_emails"] is not None:
                     row["other_emails"] = orjson.loads(row["other_emails"])
-                stored.append(row)
-    return stored
+                tag_names, file_name, sheet, number = fetched[width:]
+                tag_names = [shared.setdefault(name, name) for name in tag_names]
+                origin = None
+                if file_name is not None:
+                    origin = {"file": shared.setdefault(file_name, file_name)}
+                    origin.update(sheet=sheet, row=number)
+                yield row, tag_names, origin
+
+
+def _stored_contacts_portable(emails: list[str], *, lock: bool):
+    rows = _stored_rows_portable(emails, lock=lock)
+    ids = [row["pk"] for row in rows]
+    tags: dict[int, list] = {pk: [] for pk in ids}
+    for contact_id, name in _tag_names(ids):
+        tags[contact_id].append(name)
+    origins = {}
+    for contact_id, file_name, sheet, row in _origins(ids):
+        origins.setdefault(contact_id, {"file": file_name, "sheet": sheet, "row": row})
+    for row in rows:
+        yield row, tags[row["pk"]], origins.get(row["pk"])
 
 
 def _stored_rows_portable(emails: list[str], *, lock: bool) -> list[dict]:
@@ -200,13 +217,6 @@ def _stored_rows_portable(emails: list[str], *, lock: bool) -> list[dict]:
 
 def _tag_names(ids: list[int]) -> list[tuple]:
     """(contact id, tag name) of these contacts, in link order."""
-    if bulk.postgres_sql():
-        return _by_contact_ids(
-            "SELECT link.contact_id, tag.name FROM contacts_contact_tags link "
-            "JOIN contacts_tag tag ON tag.id = link.tag_id "
-            f"WHERE link.contact_id = ANY({bulk.ID_ARRAY}) ORDER BY link.id",
-            ids,
-        )
     links = Contact.tags.through.objects.filter(contact_id__in=ids).order_by("pk")
     return list(links.values_list("contact_id", "tag__name"))
 
@@ -214,27 +224,10 @@ def _tag_names(ids: list[int]) -> list[tuple]:
 def _origins(ids: list[int]) -> list[tuple]:
     """(contact id, file, sheet, row) of the imports that created these contacts, oldest first
     (not the jobs' reports)."""
-    if bulk.postgres_sql():
-        return _by_contact_ids(
-            "SELECT origin.contact_id, job.file_name, origin.sheet, origin.row "
-            "FROM contacts_importedcontact origin "
-            "JOIN contacts_importjob job ON job.id = origin.job_id "
-            f"WHERE origin.contact_id = ANY({bulk.ID_ARRAY}) AND origin.created "
-            "AND NOT job.dry_run "
-            "ORDER BY origin.id",
-            ids,
-        )
     provenance = ImportedContact.objects.filter(
         contact_id__in=ids, created=True, job__dry_run=False
     ).order_by("pk")
     return list(provenance.values_list("contact_id", "job__file_name", "sheet", "row"))
-
-
-def _by_contact_ids(sql: str, ids: list[int]) -> list[tuple]:
-    """One array parameter, not an IN list of thousands."""
-    with bulk.server_bound_cursor() as cursor:
-        cursor.execute(sql, [bulk.id_array(ids)])
-        return cursor.fetchall()
 
 
 def save_plan(plan: ImportPlan, *, job, actor, default_owner, people) -> list[int]:
