@@ -222,22 +222,18 @@ def line_array(texts) -> str:
 
 
 @contextmanager
-def server_bound_cursor(name: str | None = None):
+def server_bound_cursor():
     """A psycopg cursor on Django's connection whose parameters travel apart from the SQL.
 
     Django binds parameters on the client: an array of 50,000 ids or addresses becomes SQL
     text quoted value by value in Python (slow, and the whole statement held in memory twice).
-    Here the driver sends it as one parameter. With a name, a server-side cursor (fetched in
-    chunks). Errors are Django's, as with connection.cursor(); PostgreSQL only."""
-    from psycopg import Cursor, ServerCursor
+    Here the driver sends it as one parameter. Errors are Django's, as with
+    connection.cursor(); PostgreSQL only."""
+    from psycopg import Cursor
 
     connection.ensure_connection()
-    raw = connection.connection
-    with connection.wrap_database_errors:
-        # Outside a transaction a server-side cursor must be WITH HOLD (as Django's own).
-        named = name and ServerCursor(raw, name, withhold=connection.get_autocommit())
-        with named or Cursor(raw) as cursor:
-            yield cursor
+    with connection.wrap_database_errors, Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def save_json(model, pk: int, field_name: str, document) -> None:
