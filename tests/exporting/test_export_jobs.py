@@ -6,12 +6,10 @@ import io
 import json
 import os
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis
 from django.core.management import call_command
 from django.http import FileResponse
 from django.urls import reverse
@@ -392,36 +390,13 @@ def test_cleanup_is_a_periodic_job(capsys):
 @pytest.fixture
 def export_worker(transactional_db, tmp_path, settings, export_dir):
     """Real `celery worker` processes on the test database, the test Redis and a queue of this
-    test's own (helpers of tests/followups/test_jobs_celery.py); stopped and cleaned up after."""
-    from crm.celery import app as celery_app
-    from tests.followups.test_jobs_celery import Jobs, database_url
+    test's own (tests/followups/test_jobs_celery.py); stopped and cleaned up after."""
+    from tests.followups.test_jobs_celery import celery_workers
 
-    queue = f"export-test-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.followups.jobs_settings",
-        "JOBS_TEST_QUEUE": queue,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.CELERY_BROKER_URL,
-        "CONTACT_EXPORT_DIR": str(export_dir),
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    default_queue = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
-    harness = Jobs(env, tmp_path, None)
-    try:
+    with celery_workers(
+        "tests.followups.jobs_settings", "export-test", tmp_path, CONTACT_EXPORT_DIR=str(export_dir)
+    ) as harness:
         yield harness
-    finally:
-        celery_app.conf.task_default_queue = default_queue
-        harness.stop_all()
-        harness.print_logs()
-        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-        broker.delete(queue, f"_kombu.binding.{queue}")
-        for tag, raw in broker.hgetall("unacked").items():
-            if queue.encode() in raw:
-                broker.hdel("unacked", tag)
-                broker.zrem("unacked_index", tag)
 
 
 @pytest.mark.jobs

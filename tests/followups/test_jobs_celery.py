@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -243,23 +244,21 @@ def mail_sink():
     controller.stop()
 
 
-@pytest.fixture
-def jobs(transactional_db, mail_sink, tmp_path):
-    """Real Celery processes on the test database; all stopped, logs printed, at teardown."""
-    sink, smtp_port = mail_sink
-    # The workers use the broker this process uses (the test Redis database), on a queue named
-    # for this test alone: no earlier message leaks in, and another run of these tests sharing
-    # the database neither steals nor flushes ours. Tasks queued here go to the same queue.
-    queue = f"jobs-test-{uuid.uuid4().hex[:12]}"
+@contextmanager
+def celery_workers(settings_module, queue_prefix, tmp_path, sink=None, **env):
+    """A harness for real Celery processes on the test database; all stopped, logs printed and
+    the queue cleaned up at the end. The workers use the broker this process uses (the test
+    Redis database), on a queue named for this test alone: no earlier message leaks in, and
+    another run of these tests sharing the database neither steals nor flushes ours. Tasks
+    queued here go to the same queue. `env`: more variables for the worker processes."""
+    queue = f"{queue_prefix}-{uuid.uuid4().hex[:12]}"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.followups.jobs_settings",  # crm.test_settings + queue
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "JOBS_TEST_QUEUE": queue,
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.CELERY_BROKER_URL,
-        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_port),
+        **env,
         "DJANGO_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
@@ -279,6 +278,22 @@ def jobs(transactional_db, mail_sink, tmp_path):
             if queue.encode() in raw:
                 broker.hdel("unacked", tag)
                 broker.zrem("unacked_index", tag)
+
+
+@pytest.fixture
+def jobs(transactional_db, mail_sink, tmp_path):
+    """Real Celery processes on the test database; all stopped, logs printed, at teardown."""
+    sink, smtp_port = mail_sink
+    with celery_workers(
+        "tests.followups.jobs_settings",  # crm.test_settings + queue
+        "jobs-test",
+        tmp_path,
+        sink,
+        DJANGO_EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_port),
+    ) as harness:
+        yield harness
 
 
 # --- data and polling -----------------------------------------------------------------------

@@ -8,16 +8,13 @@ the last one starts a real worker on Redis against the test database and SIGKILL
 
 import datetime
 import io
-import os
 import re
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import openpyxl
 import pytest
-import redis
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -751,36 +748,16 @@ MASTER = "customer_master_5000.xlsx"
 @pytest.fixture
 def import_worker(transactional_db, tmp_path, settings):
     """Real `celery worker` processes on the test database, the test Redis and a queue of this
-    test's own (helpers of tests/followups/test_jobs_celery.py); stopped and cleaned up after."""
-    from crm.celery import app as celery_app
-    from tests.followups.test_jobs_celery import Jobs, database_url
+    test's own (tests/followups/test_jobs_celery.py); stopped and cleaned up after."""
+    from tests.followups.test_jobs_celery import celery_workers
 
-    queue = f"import-test-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.importing.worker_settings",
-        "JOBS_TEST_QUEUE": queue,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.CELERY_BROKER_URL,
-        "IMPORT_UPLOAD_DIR": str(settings.IMPORT_UPLOAD_DIR),
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    default_queue = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
-    harness = Jobs(env, tmp_path, None)
-    try:
+    with celery_workers(
+        "tests.importing.worker_settings",
+        "import-test",
+        tmp_path,
+        IMPORT_UPLOAD_DIR=str(settings.IMPORT_UPLOAD_DIR),
+    ) as harness:
         yield harness
-    finally:
-        celery_app.conf.task_default_queue = default_queue
-        harness.stop_all()
-        harness.print_logs()
-        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-        broker.delete(queue, f"_kombu.binding.{queue}")
-        for tag, raw in broker.hgetall("unacked").items():
-            if queue.encode() in raw:
-                broker.hdel("unacked", tag)
-                broker.zrem("unacked_index", tag)
 
 
 class UncommittedContact:
