@@ -19,6 +19,11 @@ from django.utils import timezone
 
 BATCH_SIZE = 1000  # rows per INSERT on databases other than PostgreSQL
 
+# Arrays of tens of thousands of values are sent as one text that PostgreSQL splits: psycopg
+# adapts a Python list element by element in Python (about 0.4 s for 50,000 addresses).
+ID_ARRAY = "string_to_array(%s, ',')::bigint[]"
+LINE_ARRAY = "string_to_array(%s, E'\\n')"
+
 
 def postgres_sql() -> bool:
     """COPY, arrays and server-side parameters are PostgreSQL's; the embedded SQLite default
@@ -103,7 +108,7 @@ def checked_references(cursor, fields, arrays, held=()):
         return
     for field, values in zip(fields, arrays, strict=True):
         if field.remote_field is not None and field.concrete:
-            _check_reference(cursor, field, values, lock=field.name not in held)
+            _check_reference(field, values, lock=field.name not in held)
     cursor.execute("SET LOCAL session_replication_role = replica")
     yield
     # Only after a success: a failed insert aborts the transaction (or savepoint), and rolling
@@ -121,7 +126,7 @@ def _may_skip_row_triggers(cursor) -> bool:
     return cursor.fetchone()[0]
 
 
-def _check_reference(cursor, field, values, *, lock: bool) -> None:
+def _check_reference(field, values, *, lock: bool) -> None:
     wanted = {value for value in values if value is not None}
     if not wanted:
         return
@@ -200,12 +205,6 @@ def _bulk_create(model, columns: dict, returning_ids: bool, ignore_conflicts: bo
 
 def _attname(model, name: str) -> str:
     return model._meta.get_field(name).attname  # "company" -> "company_id": ids, not objects
-
-
-# Arrays of tens of thousands of values are sent as one text that PostgreSQL splits: psycopg
-# adapts a Python list element by element in Python (about 0.4 s for 50,000 addresses).
-ID_ARRAY = "string_to_array(%s, ',')::bigint[]"
-LINE_ARRAY = "string_to_array(%s, E'\\n')"
 
 
 def id_array(ids) -> str:

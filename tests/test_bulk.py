@@ -27,9 +27,9 @@ def count_lookups(monkeypatch) -> list:
     calls = []
     real = bulk._check_reference
 
-    def recording(cursor, field, values, *, lock):
+    def recording(field, values, *, lock):
         calls.append((field.name, lock))
-        return real(cursor, field, values, lock=lock)
+        return real(field, values, lock=lock)
 
     monkeypatch.setattr(bulk, "_check_reference", recording)
     return calls
