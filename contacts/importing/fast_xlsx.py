@@ -37,9 +37,10 @@ SCAN_CHUNK = 1024 * 1024
 _LARGE_REF = re.compile(rb'r="([A-Z]{2,}|[A-Z](?=\d{6}))(\d*)')
 _CELL_STARTS = (b"<c ", b"<c>", b"<c/", b"<c\t", b"<c\n", b"<c\r")
 _PREFIXED = (b":c ", b":c>", b":c/", b":c\t", b":c\n", b":c\r", b":row")
-# Calamine trims the text of a <t> element unless it says xml:space="preserve".
-_LEADING_SPACE = (b"<t> ", b"<t>\t", b"<t>\n", b"<t>\r")
-_TRAILING_SPACE = (b" </t>", b"\t</t>", b"\n</t>", b"\r</t>")
+# Calamine trims the text of a <t> element unless it says xml:space="preserve". The four kinds
+# of XML white space are looked for as one: the text is translated to spaces first (one pass
+# over the sheet instead of eight).
+_AS_SPACE = bytes.maketrans(b"\t\n\r", b"   ")
 _ONE_LETTER_MAX_ROW = 99_999  # a one-letter reference without six digits
 
 
@@ -85,15 +86,15 @@ def fits_calamine(workbook: XlsxWorkbook, sheet: WorksheetPart, *, max_row: int)
 
 def _loses_edge_space(view: bytes) -> bool:
     """A <t> without xml:space="preserve" whose text starts or ends with white space."""
-    if any(hint in view for hint in _LEADING_SPACE):
+    spaced = view.translate(_AS_SPACE)  # same length: positions are the view's
+    if b"<t> " in spaced:
         return True
-    for hint in _TRAILING_SPACE:
-        position = view.find(hint)
-        while position != -1:
-            # Text holds no "<": the last "<t" before it opens this element.
-            if view.startswith(b"<t>", view.rfind(b"<t", 0, position)):
-                return True
-            position = view.find(hint, position + 1)
+    position = spaced.find(b" </t>")
+    while position != -1:
+        # Text holds no "<": the last "<t" before it opens this element.
+        if view.startswith(b"<t>", view.rfind(b"<t", 0, position)):
+            return True
+        position = spaced.find(b" </t>", position + 1)
     return False
 
 

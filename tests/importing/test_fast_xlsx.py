@@ -94,6 +94,8 @@ def test_excel_style_shared_strings_fit_and_read_the_same(tmp_path):
         ("<si><r><t>rich </t></r><r><t>text</t></r></si>", None, "rich text"),
         (None, "<is><r><t>a</t></r><r><t> b</t></r></is>", "a b"),
         (None, "<is><t>trailing\n</t></is>", "trailing\n"),
+        ("<si><t>\ttabbed</t></si>", None, "\ttabbed"),
+        (None, "<is><t>carriage\r</t></is>", "carriage\n"),  # XML reads a lone CR as LF
     ],
 )
 def test_text_calamine_would_trim_goes_to_the_streaming_reader(tmp_path, shared, inline, expected):
