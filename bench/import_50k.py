@@ -115,6 +115,35 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
+def python_cpu_seconds() -> float:
+    """CPU (user + system) of this process and of its children it waited for (the import's
+    second normalising process)."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+
+
+def backend_cpu_seconds(pid: int | None) -> float | None:
+    """CPU of the PostgreSQL backend serving Django's connection, when the server runs on
+    this machine (its /proc entry is readable); None otherwise."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def backend_pid() -> int | None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
 # --- reading the workbook, every cell as text -------------------------------------------------
 
 
@@ -440,6 +469,14 @@ def our_import(database: str) -> dict:
         "confirm_peak_rss_mb": confirm["peak_rss_mb"],
         "peak_rss_mb": max(preview["peak_rss_mb"], confirm["peak_rss_mb"]),
         "baseline_rss_mb": preview["baseline_rss_mb"],
+        "preview": preview,
+        "confirm": confirm,
+        "python_cpu_seconds": preview["python_cpu_seconds"] + confirm["python_cpu_seconds"],
+        "backend_cpu_seconds": (
+            None
+            if None in (preview["backend_cpu_seconds"], confirm["backend_cpu_seconds"])
+            else preview["backend_cpu_seconds"] + confirm["backend_cpu_seconds"]
+        ),
     }
 
 
@@ -472,7 +509,15 @@ def run_phase() -> None:
     baseline = rss_mb()
     if ARGS.phase == "setup":
         figures = phase_setup()
-    elif ARGS.profile:
+        figures.update(baseline_rss_mb=baseline, peak_rss_mb=peak_rss_mb())
+        Path(ARGS.result).write_text(json.dumps(figures))
+        return
+    # CPU seconds say how much work a phase is, whatever the wall clock: the process, its
+    # children and the database backend together (a phase's own connection only; PostgreSQL's
+    # parallel workers and autovacuum are not counted). Django set-up is not counted.
+    backend = backend_pid()
+    python_before, backend_before = python_cpu_seconds(), backend_cpu_seconds(backend)
+    if ARGS.profile:
         import cProfile
 
         with cProfile.Profile() as profile:
@@ -480,7 +525,17 @@ def run_phase() -> None:
         profile.dump_stats(Path(ARGS.profile) / f"{ARGS.phase}.prof")
     else:
         figures = PHASES[ARGS.phase](Path(ARGS.file))
-    figures.update(baseline_rss_mb=baseline, peak_rss_mb=peak_rss_mb())
+    backend_after = backend_cpu_seconds(backend)
+    figures.update(
+        baseline_rss_mb=baseline,
+        peak_rss_mb=peak_rss_mb(),
+        python_cpu_seconds=python_cpu_seconds() - python_before,
+        backend_cpu_seconds=(
+            None
+            if backend_before is None or backend_after is None or backend_pid() != backend
+            else backend_after - backend_before
+        ),
+    )
     Path(ARGS.result).write_text(json.dumps(figures))
 
 
@@ -563,6 +618,20 @@ def line(label: str, figures: dict, seconds: float | None = None) -> str:
     )
 
 
+def cpu_seconds(figures: dict) -> float | None:
+    """Python and PostgreSQL CPU seconds of a phase; None if the backend's were not readable."""
+    if figures.get("backend_cpu_seconds") is None:
+        return None
+    return figures["python_cpu_seconds"] + figures["backend_cpu_seconds"]
+
+
+def cpu_text(figures: dict) -> str:
+    text = f"CPU: Python {figures['python_cpu_seconds']:.2f} s"
+    if figures.get("backend_cpu_seconds") is not None:
+        text += f" + PostgreSQL backend {figures['backend_cpu_seconds']:.2f} s"
+    return text
+
+
 def verdict(ok: bool) -> str:
     return "OK" if ok else "MISSED"
 
@@ -591,7 +660,7 @@ def measure_floor() -> dict:
             f"{figures['copy_seconds']:.2f} s = {figures['seconds']:.2f} s for "
             f"{figures['rows']:,} rows x {figures['columns']} columns; peak RSS "
             f"{figures['peak_rss_mb']:.0f} MB (after Django set-up "
-            f"{figures['baseline_rss_mb']:.0f})"
+            f"{figures['baseline_rss_mb']:.0f}); {cpu_text(figures)}"
         )
     fastest = min(READERS, key=lambda reader: floor[reader]["seconds"])
     a = {**floor[fastest], "reader": fastest}
@@ -670,6 +739,7 @@ def measure_ours() -> dict:
             f"{figures['confirm_peak_rss_mb']:.0f}, after Django set-up "
             f"{figures['baseline_rss_mb']:.0f})"
         )
+        say(f"     preview {cpu_text(figures['preview'])}; confirm {cpu_text(figures['confirm'])}")
     c1, c2 = ours["c1"], ours["c2"]
     assert c1["contacts"] == c1["totals"]["created"], "c1: contacts != created"
     assert c2["totals"]["created"] == 0 and c2["contacts"] == c1["contacts"], "c2 created some"
@@ -693,6 +763,17 @@ def summary(a: dict | None, b: dict | None, ours: dict | None) -> None:
             ratio = figures["seconds"] / a["seconds"]
             ok = verdict(ratio <= MAX_C_OVER_A)
             say(f"  {label}/a = {ratio:.2f} (target <= {MAX_C_OVER_A}): {ok}")
+    a_work = cpu_seconds(a) if a else None
+    for label, figures in ours.items():
+        work = cpu_seconds(figures)
+        if a_work and work:
+            # Preview and confirm follow one another, each on two CPUs at best.
+            say(
+                f"  {label} is {work:.1f} CPU seconds of work, a {a_work:.1f}: "
+                f"{work / a_work:.1f} x a's; on {os.cpu_count()} CPUs, kept all busy, c/a could "
+                f"not go below "
+                f"{work / os.cpu_count() / a['seconds']:.2f}"
+            )
     if b:
         ratio = b["scaled_seconds"] / ours["c1"]["seconds"]
         say(f"  b/c1 = {ratio:.1f} (target >= {MIN_B_OVER_C}): {verdict(ratio >= MIN_B_OVER_C)}")
