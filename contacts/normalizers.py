@@ -59,7 +59,8 @@ def normalize_text(raw) -> str | None:
     """
     if raw is None:
         return None
-    text = _cell_to_text(raw).strip()
+    # Most cells are text: they skip _cell_to_text's type tests (a file has a million cells).
+    text = (raw if raw.__class__ is str else _cell_to_text(raw)).strip()
     return text or None
 
 

@@ -123,23 +123,44 @@ def read_contact_row(
     if code:
         warn("phone", code)
     for name in DATE_FIELDS:
-        date, code = owners.date(cells.get(name))
-        values[name] = date.isoformat() if isinstance(date, datetime.date) else None
+        values[name], code = owners.date(cells.get(name))
         if code:
             warn(name, code)
     values["next_follow_up"] = n.normalize_follow_up_plan(cells.get("next_follow_up"))
-    values["tags"] = _distinct_tags(owners.tags(cells.get("tags")))
+    tags, too_long_dropped = owners.tags(cells.get("tags"))
+    values["tags"] = list(tags)
     values["owner"] = _owner(cells.get("owner"), owners, sheet_owner, warn)
 
-    for name, limit in max_lengths().items():
+    for name, limit in _text_limits():
         if name == "tags":
-            if any(len(tag) > limit for tag in values["tags"]):
+            if too_long_dropped:
                 warn("tags", TOO_LONG)
-                values["tags"] = [tag for tag in values["tags"] if len(tag) <= limit]
-        elif name != "email" and values.get(name) is not None and len(values[name]) > limit:
+        elif (value := values[name]) is not None and len(value) > limit:
             warn(name, TOO_LONG)
             values[name] = None
     return outcome
+
+
+@cache
+def _text_limits() -> tuple:
+    """(field, column width) in max_lengths' order (the order of the too-long warnings); the
+    e-mail is checked where it is read."""
+    return tuple((name, limit) for name, limit in max_lengths().items() if name != "email")
+
+
+def _day(raw) -> tuple:
+    """A date cell as (YYYY-MM-DD or None, warning code or None)."""
+    date, code = n.normalize_date(raw)
+    return (date.isoformat() if isinstance(date, datetime.date) else None), code
+
+
+def _tags(raw) -> tuple:
+    """A tags cell as (distinct tags that fit their column, whether a longer one was dropped).
+    Tags are matched without regard to letter case, so "VIP" and "vip" are one tag."""
+    tags = _distinct_tags(n.normalize_tags(raw))
+    limit = max_lengths()["tags"]
+    fitting = tuple(tag for tag in tags if len(tag) <= limit)
+    return fitting, len(fitting) < len(tags)
 
 
 class OwnerLookup:
@@ -154,8 +175,8 @@ class OwnerLookup:
             name: remembered(normalize) if name != "linkedin_url" else normalize
             for name, normalize in CHOICE_FIELDS.items()
         }
-        self.date = remembered(n.normalize_date)
-        self.tags = remembered(lambda raw: tuple(n.normalize_tags(raw)))
+        self.date = remembered(_day)
+        self.tags = remembered(_tags)
 
     def match(self, raw) -> n.Normalized:
         text = n.normalize_text(raw)
@@ -202,7 +223,6 @@ def _owner(raw, owners: OwnerLookup, sheet_owner, warn):
 
 
 def _distinct_tags(tags: list) -> list:
-    """Tags are matched without regard to letter case, so "VIP" and "vip" are one tag."""
     seen, distinct = set(), []
     for tag in tags:
         if tag.lower() not in seen:

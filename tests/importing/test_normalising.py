@@ -60,3 +60,33 @@ def test_no_fork_below_the_threshold(people, monkeypatch):
     monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked"))
     path = EXPECTED_FILES[0].with_name(EXPECTED_FILES[0].name.removesuffix(".expected.json"))
     assert read(path, people)[1]
+
+
+def test_values_longer_than_their_column_are_dropped_with_a_warning_every_time():
+    """Each row gets its own warnings and lists, also when the tags cell was seen before."""
+    from contacts.importing.rows import OwnerLookup, read_contact_row
+
+    long_tag = "t" * 51  # Tag.name holds 50
+    cells = {
+        "email": "Buyer@Example.com",
+        "name": "N" * 256,  # Contact.name holds 255
+        "company": "C" * 256,
+        "country": "US",
+        "tags": f"VIP, {long_tag}, vip, LED",
+    }
+    owners = OwnerLookup([])
+    first = read_contact_row("Sheet1", 2, cells, owners=owners)
+    second = read_contact_row("Sheet1", 3, cells, owners=owners)
+    for outcome in (first, second):
+        assert outcome.email == "buyer@example.com"
+        assert outcome.values["name"] is None
+        assert outcome.values["company"] is None
+        assert outcome.values["country"] == "US"
+        assert outcome.values["tags"] == ["VIP", "LED"]
+        assert outcome.warnings == [
+            {"field": "name", "code": "too_long", "value": "N" * 256},
+            {"field": "company", "code": "too_long", "value": "C" * 256},
+            {"field": "tags", "code": "too_long", "value": cells["tags"]},
+        ]
+    first.values["tags"].append("changed")
+    assert second.values["tags"] == ["VIP", "LED"]
