@@ -471,12 +471,6 @@ def our_import(database: str) -> dict:
         "baseline_rss_mb": preview["baseline_rss_mb"],
         "preview": preview,
         "confirm": confirm,
-        "python_cpu_seconds": preview["python_cpu_seconds"] + confirm["python_cpu_seconds"],
-        "backend_cpu_seconds": (
-            None
-            if None in (preview["backend_cpu_seconds"], confirm["backend_cpu_seconds"])
-            else preview["backend_cpu_seconds"] + confirm["backend_cpu_seconds"]
-        ),
     }
 
 
@@ -507,14 +501,15 @@ def run_phase() -> None:
 
     django.setup()
     baseline = rss_mb()
-    if ARGS.phase == "setup":
-        figures = phase_setup()
-        figures.update(baseline_rss_mb=baseline, peak_rss_mb=peak_rss_mb())
-        Path(ARGS.result).write_text(json.dumps(figures))
-        return
-    # CPU seconds say how much work a phase is, whatever the wall clock: the process, its
-    # children and the database backend together (a phase's own connection only; PostgreSQL's
-    # parallel workers and autovacuum are not counted). Django set-up is not counted.
+    figures = phase_setup() if ARGS.phase == "setup" else measured_phase()
+    figures.update(baseline_rss_mb=baseline, peak_rss_mb=peak_rss_mb())
+    Path(ARGS.result).write_text(json.dumps(figures))
+
+
+def measured_phase() -> dict:
+    """Run the phase; its figures with its CPU seconds: the process, its children and the
+    database backend together (a phase's own connection only; PostgreSQL's parallel workers
+    and autovacuum are not counted). Django set-up is not counted."""
     backend = backend_pid()
     python_before, backend_before = python_cpu_seconds(), backend_cpu_seconds(backend)
     if ARGS.profile:
@@ -526,17 +521,13 @@ def run_phase() -> None:
     else:
         figures = PHASES[ARGS.phase](Path(ARGS.file))
     backend_after = backend_cpu_seconds(backend)
-    figures.update(
-        baseline_rss_mb=baseline,
-        peak_rss_mb=peak_rss_mb(),
-        python_cpu_seconds=python_cpu_seconds() - python_before,
-        backend_cpu_seconds=(
-            None
-            if backend_before is None or backend_after is None or backend_pid() != backend
-            else backend_after - backend_before
-        ),
+    figures["python_cpu_seconds"] = python_cpu_seconds() - python_before
+    figures["backend_cpu_seconds"] = (
+        None
+        if backend_before is None or backend_after is None or backend_pid() != backend
+        else backend_after - backend_before
     )
-    Path(ARGS.result).write_text(json.dumps(figures))
+    return figures
 
 
 # --- the parent: orchestrates the children and prints the figures -----------------------------
@@ -618,16 +609,16 @@ def line(label: str, figures: dict, seconds: float | None = None) -> str:
     )
 
 
-def cpu_seconds(figures: dict) -> float | None:
-    """Python and PostgreSQL CPU seconds of a phase; None if the backend's were not readable."""
-    if figures.get("backend_cpu_seconds") is None:
+def cpu_seconds(*phases: dict) -> float | None:
+    """Python and PostgreSQL CPU seconds of these phases; None if a backend's were unreadable."""
+    if any(figures["backend_cpu_seconds"] is None for figures in phases):
         return None
-    return figures["python_cpu_seconds"] + figures["backend_cpu_seconds"]
+    return sum(figures["python_cpu_seconds"] + figures["backend_cpu_seconds"] for figures in phases)
 
 
 def cpu_text(figures: dict) -> str:
     text = f"CPU: Python {figures['python_cpu_seconds']:.2f} s"
-    if figures.get("backend_cpu_seconds") is not None:
+    if figures["backend_cpu_seconds"] is not None:
         text += f" + PostgreSQL backend {figures['backend_cpu_seconds']:.2f} s"
     return text
 
@@ -765,14 +756,13 @@ def summary(a: dict | None, b: dict | None, ours: dict | None) -> None:
             say(f"  {label}/a = {ratio:.2f} (target <= {MAX_C_OVER_A}): {ok}")
     a_work = cpu_seconds(a) if a else None
     for label, figures in ours.items():
-        work = cpu_seconds(figures)
+        work = cpu_seconds(figures["preview"], figures["confirm"])
         if a_work and work:
-            # Preview and confirm follow one another, each on two CPUs at best.
+            floor = work / os.cpu_count() / a["seconds"]  # every CPU busy from start to end
             say(
                 f"  {label} is {work:.1f} CPU seconds of work, a {a_work:.1f}: "
                 f"{work / a_work:.1f} x a's; on {os.cpu_count()} CPUs, kept all busy, c/a could "
-                f"not go below "
-                f"{work / os.cpu_count() / a['seconds']:.2f}"
+                f"not go below {floor:.2f}"
             )
     if b:
         ratio = b["scaled_seconds"] / ours["c1"]["seconds"]
