@@ -212,12 +212,13 @@ CONTACT_LIST_PAGE_SIZE = 25
 CONTACT_LIST_MAX_PAGE_SIZE = 100  # requested page sizes are capped here
 SEARCH_MAX_LENGTH = 200  # longer search text is cut, never an error
 
-# --- Contact import: limits that make a hostile or broken spreadsheet fail fast ---
-# Checked before a row is read (size, zip directory) or while streaming (rows, columns), so a
-# bad upload never costs more than a few seconds or a bounded amount of memory.
 # Bulk inserts (imports, their audit rows) check foreign keys once per column and skip
 # PostgreSQL's per-row checks, when the database role may (crm/bulk.py, checked_references).
 BULK_SET_BASED_KEY_CHECKS = env.bool("BULK_SET_BASED_KEY_CHECKS", default=True)
+
+# --- Contact import: limits that make a hostile or broken spreadsheet fail fast ---
+# Checked before a row is read (size, zip directory) or while streaming (rows, columns), so a
+# bad upload never costs more than a few seconds or a bounded amount of memory.
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=20 * 1024 * 1024)  # 20 MB
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=100_000)  # rows with content, all sheets
 IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)  # last column holding a value
